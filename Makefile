@@ -1,0 +1,91 @@
+# Lineup — every target prints what it does. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+PROTOS := $(wildcard proto/lineup/v1/*.proto)
+GEN    := services/lineup/v1
+export LINEUP_CACHE_DIR ?= $(HOME)/.cache/lineup
+
+.PHONY: help install proto proto-check lint test unit integration demo up down status clean-data \
+        models bench load eval helm-check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> install: virtualenv $(VENV) + Python dependencies (pip cache reused)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create the virtualenv, install dependencies and generate protobuf code (idempotent)
+	@$(MAKE) --no-print-directory proto
+	@echo "==> install: done ($(BIN)/lineup is the CLI)"
+
+proto: $(STAMP) ## generate Python code from proto/lineup/v1/*.proto into services/lineup/v1
+	@echo "==> proto: protoc (grpcio-tools) $(words $(PROTOS)) files -> $(GEN)"
+	@$(PY) -m lineup.protogen
+
+proto-check: $(STAMP) ## fail if the committed generated code differs from what `make proto` produces
+	@echo "==> proto-check: generated code is up to date with proto/"
+	@$(PY) -m lineup.protogen --check
+
+lint: $(STAMP) ## ruff on everything, mypy on the shared package and services
+	@echo "==> lint: ruff check"
+	@$(BIN)/ruff check services tests
+	@echo "==> lint: mypy services"
+	@$(BIN)/mypy services
+
+up: $(STAMP) ## start Kafka, MinIO, Milvus and Triton on 127.0.0.1 (whatever is not running) and wait until healthy
+	@echo "==> up: local stack (cache $(LINEUP_CACHE_DIR), state .state/)"
+	@$(PY) -m lineup.devstack up
+
+down: $(STAMP) ## stop the stack processes that `make up` started (data is kept)
+	@echo "==> down: stopping what make up started"
+	@$(PY) -m lineup.devstack down
+
+status: $(STAMP) ## one line per stack component: up/down, port, version
+	@$(PY) -m lineup.devstack status
+
+clean-data: $(STAMP) ## stop the stack and delete its data
+	@echo "==> clean-data: stopping the stack and removing .state/data"
+	@$(PY) -m lineup.devstack clean-data
+
+test: install ## the test suite: generated-code check, lint, unit tests, then integration tests on the real stack
+	@$(MAKE) --no-print-directory proto-check lint
+	@echo "==> test: pytest (unit + integration on the real local stack)"
+	@$(BIN)/pytest
+
+unit: install ## unit tests only (no servers needed)
+	@$(BIN)/pytest tests/unit
+
+integration: install ## integration tests only (starts the stack if needed)
+	@$(BIN)/pytest tests/integration
+
+demo: install ## the main job: bring the stack up, start the services, enroll a gallery and search it
+	@echo "==> demo: not yet implemented (issue: pipeline)"; exit 2
+
+models: $(STAMP) ## build the face models from registry packages into the Triton model repository
+	@echo "==> models: not yet implemented (issue: models)"; exit 2
+
+bench: install ## benchmarks: enrollment throughput, search latency, memory (prints numbers)
+	@echo "==> bench: not yet implemented (issue: benchmarks)"; exit 2
+
+load: install ## Locust load test against the local stack for a bounded time
+	@echo "==> load: not yet implemented (issue: load tests)"; exit 2
+
+eval: install ## accuracy on a folder in LFW layout: make eval DATA=<dir>
+	@echo "==> eval: not yet implemented (issue: models)"; exit 2
+
+helm-check: ## lint, render and schema-validate the Helm chart
+	@echo "==> helm-check: not yet implemented (issue: helm)"; exit 2
+
+clean: ## remove the virtualenv and caches inside the checkout (not ~/.cache/lineup, not .state)
+	@echo "==> clean: removing $(VENV) and tool caches"
+	@rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info services/*.egg-info

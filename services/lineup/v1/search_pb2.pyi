@@ -1,0 +1,168 @@
+from lineup.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EnsureCollectionRequest(_message.Message):
+    __slots__ = ("agency_id", "collection_id", "face_model_version", "dimension")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    collection_id: str
+    face_model_version: str
+    dimension: int
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., face_model_version: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...
+
+class EnsureCollectionResponse(_message.Message):
+    __slots__ = ("created", "face_model_version")
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    FACE_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    created: bool
+    face_model_version: str
+    def __init__(self, created: _Optional[bool] = ..., face_model_version: _Optional[str] = ...) -> None: ...
+
+class DropCollectionRequest(_message.Message):
+    __slots__ = ("agency_id", "collection_id")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    collection_id: str
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ...) -> None: ...
+
+class DropCollectionResponse(_message.Message):
+    __slots__ = ("dropped_faces",)
+    DROPPED_FACES_FIELD_NUMBER: _ClassVar[int]
+    dropped_faces: int
+    def __init__(self, dropped_faces: _Optional[int] = ...) -> None: ...
+
+class FaceVector(_message.Message):
+    __slots__ = ("face", "embedding", "crop")
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    CROP_FIELD_NUMBER: _ClassVar[int]
+    face: _common_pb2.Face
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    crop: _common_pb2.ObjectRef
+    def __init__(self, face: _Optional[_Union[_common_pb2.Face, _Mapping]] = ..., embedding: _Optional[_Iterable[float]] = ..., crop: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ...) -> None: ...
+
+class UpsertFacesRequest(_message.Message):
+    __slots__ = ("agency_id", "collection_id", "faces")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    collection_id: str
+    faces: _containers.RepeatedCompositeFieldContainer[FaceVector]
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., faces: _Optional[_Iterable[_Union[FaceVector, _Mapping]]] = ...) -> None: ...
+
+class UpsertFacesResponse(_message.Message):
+    __slots__ = ("upserted",)
+    UPSERTED_FIELD_NUMBER: _ClassVar[int]
+    upserted: int
+    def __init__(self, upserted: _Optional[int] = ...) -> None: ...
+
+class QueryVector(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class SearchVectorsRequest(_message.Message):
+    __slots__ = ("agency_id", "collection_id", "owner_agency_id", "queries", "top_k", "min_raw_score", "user_id")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    MIN_RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    collection_id: str
+    owner_agency_id: str
+    queries: _containers.RepeatedCompositeFieldContainer[QueryVector]
+    top_k: int
+    min_raw_score: float
+    user_id: str
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., owner_agency_id: _Optional[str] = ..., queries: _Optional[_Iterable[_Union[QueryVector, _Mapping]]] = ..., top_k: _Optional[int] = ..., min_raw_score: _Optional[float] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class CandidateList(_message.Message):
+    __slots__ = ("matches",)
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[VectorHit]
+    def __init__(self, matches: _Optional[_Iterable[_Union[VectorHit, _Mapping]]] = ...) -> None: ...
+
+class VectorHit(_message.Message):
+    __slots__ = ("face", "raw_score")
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    face: _common_pb2.Face
+    raw_score: float
+    def __init__(self, face: _Optional[_Union[_common_pb2.Face, _Mapping]] = ..., raw_score: _Optional[float] = ...) -> None: ...
+
+class SearchVectorsResponse(_message.Message):
+    __slots__ = ("results", "face_model_version")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    FACE_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CandidateList]
+    face_model_version: str
+    def __init__(self, results: _Optional[_Iterable[_Union[CandidateList, _Mapping]]] = ..., face_model_version: _Optional[str] = ...) -> None: ...
+
+class GetFacesRequest(_message.Message):
+    __slots__ = ("agency_id", "collection_id", "face_ids", "user_id", "page", "with_embeddings")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_IDS_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    WITH_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    collection_id: str
+    face_ids: _containers.RepeatedScalarFieldContainer[str]
+    user_id: str
+    page: _common_pb2.PageRequest
+    with_embeddings: bool
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., face_ids: _Optional[_Iterable[str]] = ..., user_id: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., with_embeddings: _Optional[bool] = ...) -> None: ...
+
+class GetFacesResponse(_message.Message):
+    __slots__ = ("faces", "page")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[FaceVector]
+    page: _common_pb2.PageResponse
+    def __init__(self, faces: _Optional[_Iterable[_Union[FaceVector, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageResponse, _Mapping]] = ...) -> None: ...
+
+class DeleteFaceVectorsRequest(_message.Message):
+    __slots__ = ("agency_id", "collection_id", "face_ids")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_IDS_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    collection_id: str
+    face_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., face_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteFaceVectorsResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedCompositeFieldContainer[FaceVector]
+    def __init__(self, deleted: _Optional[_Iterable[_Union[FaceVector, _Mapping]]] = ...) -> None: ...
+
+class CountFacesRequest(_message.Message):
+    __slots__ = ("agency_id", "collection_id")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    collection_id: str
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ...) -> None: ...
+
+class CountFacesResponse(_message.Message):
+    __slots__ = ("face_count",)
+    FACE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    face_count: int
+    def __init__(self, face_count: _Optional[int] = ...) -> None: ...
