@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         generate(Path(tmp))
         fresh, committed = Path(tmp) / PACKAGE_DIR, OUT_ROOT / PACKAGE_DIR
         names = _generated_files(fresh) | (_generated_files(committed) if committed.exists() else set())
-        stale = sorted(n for n in names if not (fresh / n).exists() or not (committed / n).exists()
+        differ = sorted(n for n in names if not (fresh / n).exists() or not (committed / n).exists()
                        or not filecmp.cmp(fresh / n, committed / n, shallow=False))
-    if stale:
-        print("generated code is stale: run `make proto` and commit the result. Differs: " + ", ".join(stale),
+    if differ:
+        print("generated code is stale: run `make proto` and commit the result. Differs: " + ", ".join(differ),
               file=sys.stderr)
         return 1
     print(f"generated code is up to date ({len(names)} files)")

@@ -7,6 +7,7 @@ while the stack keeps running and `make down` can later stop exactly what it sta
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import shutil
 import signal
@@ -190,19 +191,15 @@ class Component(abc.ABC):
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.pid() is not None:
             time.sleep(0.2)
             _reap(pid)
         if self.pid() is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             time.sleep(0.2)
             _reap(pid)
         self.pid_file.unlink(missing_ok=True)
@@ -218,7 +215,5 @@ class Component(abc.ABC):
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

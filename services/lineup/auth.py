@@ -1,0 +1,51 @@
+"""The authentication hook of every gRPC server.
+
+The bootstrap calls an `Authenticator` for each RPC with the request metadata and stores the
+resulting `Principal` in a context variable that servicers read. Internal services run with
+`InternalAuthenticator` (their NetworkPolicy keeps outsiders away and the calling service passes the
+agency explicitly); the public front door plugs in API-key authentication with roles.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    agency_id: str
+    holder: str = ""
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+
+class Authenticator(Protocol):
+    def authenticate(self, method: str, metadata: Mapping[str, str]) -> Principal | None:
+        """Return who is calling, or raise lineup.errors.Unauthenticated / PermissionDenied."""
+        ...
+
+
+class InternalAuthenticator:
+    """Trusts the network boundary; records the calling service's name when it sends one."""
+
+    def authenticate(self, method: str, metadata: Mapping[str, str]) -> Principal | None:
+        caller = metadata.get("x-lineup-caller", "")
+        return Principal(key_id=f"service:{caller}", agency_id="") if caller else None
+
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("lineup_principal", default=None)
+
+
+def current_principal() -> Principal | None:
+    return _current.get()
+
+
+def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    return _current.set(principal)
+
+
+def reset_principal(token: contextvars.Token[Principal | None]) -> None:
+    _current.reset(token)

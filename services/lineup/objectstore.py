@@ -1,0 +1,110 @@
+"""The object store (MinIO or any S3 API): originals, crops, audit segments, job manifests.
+
+Every key starts with the owning agency's id, so tenancy is visible in the storage layout itself
+and a whole agency can be exported or erased by prefix. Images are content-addressed by SHA-256:
+the same photo uploaded twice is stored once and its id is stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+
+from minio import Minio
+from minio.error import S3Error
+from opentelemetry import trace
+from urllib3.exceptions import HTTPError
+
+from lineup.errors import InvalidArgument, NotFound, Unavailable
+from lineup.v1 import common_pb2
+
+tracer = trace.get_tracer("lineup.objectstore")
+_AGENCY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+def agency_key(agency_id: str, *parts: str) -> str:
+    """`<agency>/<part>/...`; refuses ids that could escape the agency's prefix."""
+    if not _AGENCY_RE.match(agency_id):
+        raise InvalidArgument(f"agency id {agency_id!r} is not valid: use 2-63 of a-z, 0-9 and '-'")
+    for p in parts:
+        if not p or p in {".", ".."} or p.startswith("/"):
+            raise InvalidArgument(f"invalid object key part {p!r}")
+    return "/".join((agency_id, *parts))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ObjectStore:
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, *, secure: bool = False) -> None:
+        self.endpoint = endpoint
+        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
+
+    def _span(self, op: str, bucket: str, key: str = "") -> trace.Span:
+        return tracer.start_as_current_span(f"s3 {op}", kind=trace.SpanKind.CLIENT, attributes={  # type: ignore[return-value]
+            "rpc.system": "s3", "server.address": self.endpoint, "aws.s3.bucket": bucket, "aws.s3.key": key})
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream",
+            ) -> common_pb2.ObjectRef:
+        with self._span("PutObject", bucket, key):
+            try:
+                self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+            except (S3Error, HTTPError) as exc:
+                raise Unavailable(f"object store {self.endpoint}: cannot write {bucket}/{key}: {exc}") from exc
+        return common_pb2.ObjectRef(bucket=bucket, key=key)
+
+    def put_content_addressed(self, bucket: str, agency_id: str, data: bytes, *, kind: str,
+                              content_type: str) -> tuple[str, common_pb2.ObjectRef]:
+        """Store under `<agency>/<kind>/<sha[:2]>/<sha>`; returns (sha256, ref). Idempotent."""
+        digest = sha256_hex(data)
+        key = agency_key(agency_id, kind, digest[:2], digest)
+        ref = common_pb2.ObjectRef(bucket=bucket, key=key)
+        if not self.exists(ref):
+            self.put(bucket, key, data, content_type)
+        return digest, ref
+
+    def get(self, ref: common_pb2.ObjectRef) -> bytes:
+        with self._span("GetObject", ref.bucket, ref.key):
+            try:
+                resp = self._client.get_object(ref.bucket, ref.key)
+                try:
+                    return resp.read()
+                finally:
+                    resp.close()
+                    resp.release_conn()
+            except S3Error as exc:
+                if exc.code in {"NoSuchKey", "NoSuchBucket"}:
+                    raise NotFound(f"object {ref.bucket}/{ref.key} does not exist") from exc
+                raise Unavailable(f"object store {self.endpoint}: cannot read {ref.bucket}/{ref.key}: {exc}") from exc
+            except HTTPError as exc:
+                raise Unavailable(f"object store {self.endpoint} unreachable: {exc}") from exc
+
+    def exists(self, ref: common_pb2.ObjectRef) -> bool:
+        with self._span("HeadObject", ref.bucket, ref.key):
+            try:
+                self._client.stat_object(ref.bucket, ref.key)
+                return True
+            except S3Error as exc:
+                if exc.code in {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}:
+                    return False
+                raise Unavailable(f"object store {self.endpoint}: {exc}") from exc
+            except HTTPError as exc:
+                raise Unavailable(f"object store {self.endpoint} unreachable: {exc}") from exc
+
+    def delete(self, ref: common_pb2.ObjectRef) -> None:
+        with self._span("DeleteObject", ref.bucket, ref.key):
+            try:
+                self._client.remove_object(ref.bucket, ref.key)
+            except (S3Error, HTTPError) as exc:
+                raise Unavailable(f"object store {self.endpoint}: cannot delete {ref.bucket}/{ref.key}: {exc}") from exc
+
+    def list(self, bucket: str, prefix: str) -> Iterator[common_pb2.ObjectRef]:
+        with self._span("ListObjects", bucket, prefix):
+            try:
+                for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True):
+                    yield common_pb2.ObjectRef(bucket=bucket, key=obj.object_name or "")
+            except (S3Error, HTTPError) as exc:
+                raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc

@@ -1,0 +1,16 @@
+"""Settings of the `search` service (environment variables LINEUP_*, see docs/configuration.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lineup.settings import CommonSettings
+
+
+@dataclass(frozen=True)
+class SearchSettings(CommonSettings):
+    service_name: str = "search"
+    grpc_port: int = 50054
+    milvus_uri: str = "http://127.0.0.1:19530"
+    milvus_token: str = ""
+    milvus_index_type: str = "FLAT"  # Milvus Lite supports FLAT; HNSW/IVF_FLAT etc. on a cluster
