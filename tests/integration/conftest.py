@@ -1,0 +1,63 @@
+"""Integration tests run against the real local stack on 127.0.0.1, started here when needed.
+
+Each fixture starts its component the way `make up` does (or reuses one already running). What this
+test session started, it stops at the end, unless LINEUP_KEEP_STACK=1 (handy while iterating).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from lineup.devstack.base import Component
+from lineup.devstack.components import load
+
+_started: list[Component] = []
+
+
+def ensure_up(name: str) -> Component:
+    component = load(name)
+    if component.start() == "started":
+        _started.append(component)
+    return component
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_what_this_session_started() -> Iterator[None]:
+    yield
+    if os.environ.get("LINEUP_KEEP_STACK") == "1":
+        return
+    for component in reversed(_started):
+        component.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    from lineup.devstack.kafka import LOCAL_BOOTSTRAP
+
+    ensure_up("kafka")
+    return LOCAL_BOOTSTRAP
+
+
+@pytest.fixture(scope="session")
+def minio_endpoint() -> str:
+    from lineup.devstack.minio import API_PORT, HOST
+
+    ensure_up("minio")
+    return f"{HOST}:{API_PORT}"
+
+
+@pytest.fixture(scope="session")
+def milvus_uri() -> str:
+    from lineup.devstack.milvus import URI
+
+    ensure_up("milvus")
+    return URI
+
+
+@pytest.fixture(scope="session")
+def triton_url() -> str:
+    ensure_up("triton")
+    return "127.0.0.1:8001"
