@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create the virtualenv, install dependencies and generate protobuf code (idempotent)
 	@$(MAKE) --no-print-directory proto
-	@echo "==> install: done ($(BIN)/lineup is the CLI)"
+	@echo "==> install: done (virtualenv $(VENV))"
 
 proto: $(STAMP) ## generate Python code from proto/lineup/v1/*.proto into services/lineup/v1
 	@echo "==> proto: protoc (grpcio-tools) $(words $(PROTOS)) files -> $(GEN)"
