@@ -1,0 +1,71 @@
+"""Validation of uploaded images before anything is stored or published.
+
+The checks run in order of cost: size of the bytes, the format sniffed from the header (not the
+file name), the declared dimensions (read without decoding, so a decompression bomb is refused
+before it allocates), then a full decode with EXIF orientation applied, because the detector must
+see the photo the way a person does.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lineup.errors import InvalidArgument, ResourceExhausted
+
+ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 15 * 1024 * 1024
+    min_side_px: int = 80
+    max_pixels: int = 64_000_000  # a 8000x8000 photo; larger declared sizes are refused undecoded
+
+
+@dataclass(frozen=True)
+class ValidatedImage:
+    data: bytes  # the original bytes, stored as uploaded (content-addressed)
+    content_type: str
+    width: int  # after EXIF orientation
+    height: int
+    rgb: Image.Image  # decoded, oriented, RGB
+
+
+def validate_image(data: bytes, limits: ImageLimits = ImageLimits()) -> ValidatedImage:
+    if not data:
+        raise InvalidArgument("image is empty: send the bytes of a JPEG, PNG or WebP photo")
+    if len(data) > limits.max_bytes:
+        raise InvalidArgument(f"image is {len(data) / 1024 / 1024:.1f} MB; the limit is "
+                              f"{limits.max_bytes / 1024 / 1024:.0f} MB: downscale or recompress it")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            probe = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise InvalidArgument("image format not recognised: send JPEG, PNG or WebP bytes") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ResourceExhausted("image declares too many pixels to decode safely") from None
+        fmt = probe.format or ""
+        if fmt not in ALLOWED_FORMATS:
+            raise InvalidArgument(f"image format {fmt or 'unknown'} is not supported: send JPEG, PNG or WebP")
+        w, h = probe.size
+        if w * h > limits.max_pixels:
+            raise ResourceExhausted(f"image declares {w}x{h} = {w * h / 1e6:.0f} MP; the limit is "
+                                    f"{limits.max_pixels / 1e6:.0f} MP: downscale it")
+        try:
+            probe.load()
+            oriented = ImageOps.exif_transpose(probe)
+            rgb = oriented.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise InvalidArgument(f"image is corrupt or truncated ({exc}): re-export it and retry") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ResourceExhausted("image decodes to too many pixels") from None
+    if min(rgb.size) < limits.min_side_px:
+        raise InvalidArgument(f"image is {rgb.width}x{rgb.height} px; each side must be at least "
+                              f"{limits.min_side_px} px")
+    return ValidatedImage(data=data, content_type=ALLOWED_FORMATS[fmt], width=rgb.width, height=rgb.height,
+                          rgb=rgb)
