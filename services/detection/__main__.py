@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from lineup.grpcserver import ServiceServer
-from lineup.service import run_service
-
 from detection.servicer import DetectionServiceServicer, register
 from detection.settings import DetectionSettings
+from lineup.grpcserver import ServiceServer
+from lineup.service import run_service
 
 
 def build(settings: DetectionSettings) -> ServiceServer:

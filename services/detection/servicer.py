@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from lineup.v1 import detection_pb2, detection_pb2_grpc
 
 from detection.settings import DetectionSettings
+from lineup.v1 import detection_pb2, detection_pb2_grpc
 
 
 class DetectionServiceServicer(detection_pb2_grpc.DetectionServiceServicer):

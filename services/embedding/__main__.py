@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from lineup.grpcserver import ServiceServer
-from lineup.service import run_service
-
 from embedding.servicer import EmbeddingServiceServicer, register
 from embedding.settings import EmbeddingSettings
+from lineup.grpcserver import ServiceServer
+from lineup.service import run_service
 
 
 def build(settings: EmbeddingSettings) -> ServiceServer:

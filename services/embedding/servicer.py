@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from lineup.v1 import embedding_pb2, embedding_pb2_grpc
 
 from embedding.settings import EmbeddingSettings
+from lineup.v1 import embedding_pb2, embedding_pb2_grpc
 
 
 class EmbeddingServiceServicer(embedding_pb2_grpc.EmbeddingServiceServicer):

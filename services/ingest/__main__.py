@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from lineup.grpcserver import ServiceServer
-from lineup.service import run_service
-
 from ingest.servicer import FaceSearchServicer, register
 from ingest.settings import IngestSettings
+from lineup.grpcserver import ServiceServer
+from lineup.service import run_service
 
 
 def build(settings: IngestSettings) -> ServiceServer:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from lineup.v1 import face_search_pb2, face_search_pb2_grpc
 
 from ingest.settings import IngestSettings
+from lineup.v1 import face_search_pb2, face_search_pb2_grpc
 
 
 class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):

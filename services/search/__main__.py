@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lineup.grpcserver import ServiceServer
 from lineup.service import run_service
-
 from search.servicer import SearchServiceServicer, register
 from search.settings import SearchSettings
 

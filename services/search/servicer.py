@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from lineup.v1 import search_pb2, search_pb2_grpc
 
+from lineup.v1 import search_pb2, search_pb2_grpc
 from search.settings import SearchSettings
 
 
