@@ -1,19 +1,106 @@
-"""gRPC servicer of `search`. RPCs that are not implemented yet answer UNIMPLEMENTED (the generated
-base class), so clients get an honest status instead of a fake result."""
+"""gRPC servicer of `search`: lineup.v1.SearchService over the face store.
+
+Each RPC converts the request to plain values, calls `FaceStore` (which validates and raises
+lineup.errors.*; the bootstrap's interceptor maps those to status codes) and converts back.
+Authorisation is not decided here: the front door checks keys, roles and grants and passes the agency
+explicitly; this service makes sure a call can only ever touch the agency it names.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from lineup.v1 import search_pb2, search_pb2_grpc
+from lineup.v1 import common_pb2, search_pb2, search_pb2_grpc
 from search.settings import SearchSettings
+from search.store import BoundingBox, FaceRow, FaceStore
 
 
 class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
-    def __init__(self, settings: SearchSettings) -> None:
+    def __init__(self, settings: SearchSettings, store: FaceStore | None = None) -> None:
         self.settings = settings
+        self.store = store if store is not None else FaceStore.from_settings(settings)
+
+    def EnsureCollection(self, request: search_pb2.EnsureCollectionRequest, context: grpc.ServicerContext,
+                         ) -> search_pb2.EnsureCollectionResponse:
+        created, version = self.store.ensure_collection(request.agency_id, request.collection_id,
+                                                        request.face_model_version, request.dimension)
+        return search_pb2.EnsureCollectionResponse(created=created, face_model_version=version)
+
+    def DropCollection(self, request: search_pb2.DropCollectionRequest, context: grpc.ServicerContext,
+                       ) -> search_pb2.DropCollectionResponse:
+        dropped = self.store.drop_collection(request.agency_id, request.collection_id)
+        return search_pb2.DropCollectionResponse(dropped_faces=dropped)
+
+    def UpsertFaces(self, request: search_pb2.UpsertFacesRequest, context: grpc.ServicerContext,
+                    ) -> search_pb2.UpsertFacesResponse:
+        rows = [face_row(fv) for fv in request.faces]
+        return search_pb2.UpsertFacesResponse(
+            upserted=self.store.upsert_faces(request.agency_id, request.collection_id, rows))
+
+    def SearchVectors(self, request: search_pb2.SearchVectorsRequest, context: grpc.ServicerContext,
+                      ) -> search_pb2.SearchVectorsResponse:
+        # a granted collection lives in its owner's database; the front door has checked the grant
+        owner = request.owner_agency_id or request.agency_id
+        result = self.store.search(owner, request.collection_id, [list(q.values) for q in request.queries],
+                                   top_k=request.top_k, min_raw_score=request.min_raw_score,
+                                   user_id=request.user_id)
+        return search_pb2.SearchVectorsResponse(
+            face_model_version=result.face_model_version,
+            results=[search_pb2.CandidateList(matches=[
+                search_pb2.VectorHit(face=face_message(hit.face, request.collection_id), raw_score=hit.raw_score)
+                for hit in hits]) for hits in result.results])
+
+    def GetFaces(self, request: search_pb2.GetFacesRequest, context: grpc.ServicerContext,
+                 ) -> search_pb2.GetFacesResponse:
+        page = self.store.get_faces(request.agency_id, request.collection_id, face_ids=list(request.face_ids),
+                                    user_id=request.user_id, page_size=request.page.page_size,
+                                    page_token=request.page.page_token, with_embeddings=request.with_embeddings)
+        return search_pb2.GetFacesResponse(
+            faces=[face_vector(row, request.collection_id) for row in page.faces],
+            page=common_pb2.PageResponse(next_page_token=page.next_page_token))
+
+    def DeleteFaceVectors(self, request: search_pb2.DeleteFaceVectorsRequest, context: grpc.ServicerContext,
+                          ) -> search_pb2.DeleteFaceVectorsResponse:
+        deleted = self.store.delete_faces(request.agency_id, request.collection_id, list(request.face_ids))
+        return search_pb2.DeleteFaceVectorsResponse(deleted=[face_vector(r, request.collection_id) for r in deleted])
+
+    def CountFaces(self, request: search_pb2.CountFacesRequest, context: grpc.ServicerContext,
+                   ) -> search_pb2.CountFacesResponse:
+        return search_pb2.CountFacesResponse(face_count=self.store.count_faces(request.agency_id,
+                                                                               request.collection_id))
+
+
+# ------------------------------------------------------------------------------------- proto <-> domain
+
+
+def face_row(fv: search_pb2.FaceVector) -> FaceRow:
+    """The stored form of a FaceVector. Its collection id is ignored: the request names the collection."""
+    f, box = fv.face, fv.face.bounding_box
+    indexed_at_ms = f.indexed_at.seconds * 1000 + f.indexed_at.nanos // 1_000_000 if f.HasField("indexed_at") else 0
+    return FaceRow(face_id=f.face_id, image_id=f.image_id, external_image_id=f.external_image_id, user_id=f.user_id,
+                   crop_bucket=fv.crop.bucket, crop_key=fv.crop.key, confidence=f.confidence,
+                   bounding_box=BoundingBox(box.left, box.top, box.width, box.height),
+                   indexed_at_ms=indexed_at_ms, face_model_version=f.face_model_version,
+                   embedding=tuple(fv.embedding))
+
+
+def face_message(row: FaceRow, collection_id: str) -> common_pb2.Face:
+    box = row.bounding_box
+    indexed_at = Timestamp()
+    indexed_at.FromMilliseconds(row.indexed_at_ms)
+    return common_pb2.Face(
+        face_id=row.face_id, collection_id=collection_id, image_id=row.image_id,
+        external_image_id=row.external_image_id, confidence=row.confidence, user_id=row.user_id,
+        face_model_version=row.face_model_version, indexed_at=indexed_at,
+        bounding_box=common_pb2.BoundingBox(left=box.left, top=box.top, width=box.width, height=box.height))
+
+
+def face_vector(row: FaceRow, collection_id: str) -> search_pb2.FaceVector:
+    crop = common_pb2.ObjectRef(bucket=row.crop_bucket, key=row.crop_key) if row.crop_key else None
+    return search_pb2.FaceVector(face=face_message(row, collection_id), embedding=row.embedding, crop=crop)
 
 
 def register(server: grpc.Server, servicer: SearchServiceServicer) -> Sequence[str]:

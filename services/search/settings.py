@@ -13,4 +13,4 @@ class SearchSettings(CommonSettings):
     grpc_port: int = 50054
     milvus_uri: str = "http://127.0.0.1:19530"
     milvus_token: str = ""
-    milvus_index_type: str = "FLAT"  # Milvus Lite supports FLAT; HNSW/IVF_FLAT etc. on a cluster
+    milvus_index_type: str = "FLAT"  # exact search locally; HNSW etc. on a cluster (docs/search.md)

@@ -1,0 +1,313 @@
+"""The face store on a real Milvus Lite: pinning, idempotent upserts, ranking, paging, deletion, isolation."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from lineup.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from search.store import (
+    MAX_TOP_K,
+    FaceRow,
+    FaceStore,
+    collection_name,
+    database_name,
+    decode_page_token,
+    encode_page_token,
+)
+
+pytestmark = pytest.mark.integration
+
+DIM = 16
+MODEL = "arcface-r100@1"
+TIMEOUT_S = 30.0
+
+
+def _unit(i: int) -> list[float]:
+    v = [0.0] * DIM
+    v[i] = 1.0
+    return v
+
+
+def _at_cosine(c: float, axis: int) -> list[float]:
+    """A unit vector whose cosine with _unit(0) is exactly c (the rest of it lies along `axis`)."""
+    v = [0.0] * DIM
+    v[0], v[axis] = c, math.sqrt(1.0 - c * c)
+    return v
+
+
+def _face(face_id: str, embedding: list[float], **kw: Any) -> FaceRow:
+    return FaceRow(face_id=face_id, image_id="ab" * 32, embedding=tuple(embedding), **kw)
+
+
+@pytest.fixture(scope="module")
+def store(milvus_uri: str) -> Iterator[FaceStore]:
+    s = FaceStore(milvus_uri, index_type="FLAT", timeout_s=TIMEOUT_S)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def new_agency(milvus_uri: str) -> Iterator[Callable[[], str]]:
+    """Fresh agency ids; their databases (and collections) are removed at the end of the module."""
+    from pymilvus import MilvusClient
+
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"it-{uuid.uuid4().hex[:10]}")
+        return made[-1]
+
+    yield make
+    root = MilvusClient(uri=milvus_uri, timeout=TIMEOUT_S, dedicated=True)
+    try:
+        existing = set(root.list_databases())
+        for agency in made:
+            db = database_name(agency)
+            if db not in existing:
+                continue
+            client = MilvusClient(uri=milvus_uri, db_name=db, timeout=TIMEOUT_S, dedicated=True)
+            for name in client.list_collections():
+                client.drop_collection(name)
+            client.close()
+            root.drop_database(db)
+    finally:
+        root.close()
+
+
+@pytest.fixture(scope="module")
+def agency(new_agency: Callable[[], str]) -> str:
+    return new_agency()
+
+
+def _collection(store: FaceStore, agency: str, faces: list[FaceRow] = ()) -> str:  # type: ignore[assignment]
+    cid = f"col.{uuid.uuid4().hex[:8]}"
+    assert store.ensure_collection(agency, cid, MODEL, DIM) == (True, MODEL)
+    if faces:
+        store.upsert_faces(agency, cid, faces)
+    return cid
+
+
+# ------------------------------------------------------------------------------------------ naming
+
+
+def test_names_are_safe_and_distinct() -> None:
+    assert database_name("police-north-1") == "lineup_police_north_1"
+    names = {collection_name(c) for c in ("a.b", "a_b", "a-b", "A.b")}
+    assert len(names) == 4
+    long = collection_name("x" * 255)
+    assert long.startswith("c_") and len(long) <= 64 and long.replace("_", "").isalnum()
+    for bad_agency in ("", "A", "a_b", "x" * 64, "-a"):
+        with pytest.raises(InvalidArgument):
+            database_name(bad_agency)
+    for bad_collection in ("", "a/b", "a b", "x" * 256):
+        with pytest.raises(InvalidArgument):
+            collection_name(bad_collection)
+    assert decode_page_token(encode_page_token("face-0042")) == "face-0042"
+    with pytest.raises(InvalidArgument):
+        decode_page_token("not base64 !!")
+
+
+# ------------------------------------------------------------------------------------------ collections
+
+
+def test_ensure_is_idempotent_and_pins_model_and_dimension(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency)
+    assert store.ensure_collection(agency, cid, MODEL, DIM) == (False, MODEL)
+    with pytest.raises(FailedPrecondition, match=r"pinned to face model 'arcface-r100@1' \(16-d\)"):
+        store.ensure_collection(agency, cid, "arcface-r100@2", DIM)
+    with pytest.raises(FailedPrecondition, match="pinned"):
+        store.ensure_collection(agency, cid, MODEL, DIM * 2)
+    info = store.collection_info(agency, cid)
+    assert (info.face_model_version, info.dimension) == (MODEL, DIM)
+
+
+def test_drop_returns_face_count_and_collection_is_gone(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency, [_face(f"f{i}", _unit(i)) for i in range(3)])
+    assert store.drop_collection(agency, cid) == 3
+    with pytest.raises(NotFound, match=f"collection '{cid}' not found"):
+        store.count_faces(agency, cid)
+    assert store.ensure_collection(agency, cid, "another-model", 8) == (True, "another-model")
+
+
+# ------------------------------------------------------------------------------------------ upsert
+
+
+def test_upsert_is_keyed_by_face_id_so_a_replay_never_duplicates(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency)
+    face = _face("face-1", _unit(1), user_id="u1", external_image_id="booking-7")
+    assert store.upsert_faces(agency, cid, [face]) == 1
+    assert store.upsert_faces(agency, cid, [face]) == 1  # the replay
+    assert store.count_faces(agency, cid) == 1
+    # a later version of the same face overwrites; a repeated id within one call counts once
+    moved = _face("face-1", _unit(2), user_id="u2", external_image_id="booking-7")
+    assert store.upsert_faces(agency, cid, [face, moved]) == 1
+    assert store.count_faces(agency, cid) == 1
+    [row] = store.get_faces(agency, cid, with_embeddings=True).faces
+    assert row.user_id == "u2" and row.embedding == tuple(_unit(2))
+    assert row.face_model_version == MODEL and row.indexed_at_ms > 0
+
+
+def test_wrong_vectors_are_rejected(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency)
+    with pytest.raises(InvalidArgument, match="dimension 15; the collection holds 16-d"):
+        store.upsert_faces(agency, cid, [_face("short", _unit(1)[:-1])])
+    with pytest.raises(InvalidArgument, match="zero vector"):
+        store.upsert_faces(agency, cid, [_face("zero", [0.0] * DIM)])
+    with pytest.raises(InvalidArgument, match="non-finite"):
+        store.upsert_faces(agency, cid, [_face("nan", [math.nan] * DIM)])
+    with pytest.raises(InvalidArgument, match="dimension 17"):
+        store.search(agency, cid, [[*_unit(0), 0.0]], top_k=1, min_raw_score=0.0)
+    with pytest.raises(FailedPrecondition, match="pinned"):
+        store.upsert_faces(agency, cid, [_face("other", _unit(1), face_model_version="facenet@1")])
+    with pytest.raises(InvalidArgument, match="face id"):
+        store.upsert_faces(agency, cid, [_face('bad"id', _unit(1))])
+    assert store.count_faces(agency, cid) == 0
+
+
+# ------------------------------------------------------------------------------------------ search
+
+
+def test_search_ranks_best_first_applies_threshold_and_user_filter(store: FaceStore, agency: str) -> None:
+    scores = {"a": 0.95, "b": 0.8, "c": 0.6, "d": 0.3, "e": -0.4}
+    faces = [_face(fid, _at_cosine(c, axis), user_id="u1" if fid in "bd" else "")
+             for axis, (fid, c) in enumerate(scores.items(), start=1)]
+    cid = _collection(store, agency, faces)
+
+    result = store.search(agency, cid, [_unit(0)], top_k=10, min_raw_score=-1.0)
+    assert result.face_model_version == MODEL
+    hits = result.results[0]
+    assert [h.face.face_id for h in hits] == ["a", "b", "c", "d", "e"]
+    assert [h.raw_score for h in hits] == pytest.approx(list(scores.values()), abs=1e-5)
+
+    above = store.search(agency, cid, [_unit(0)], top_k=10, min_raw_score=0.6).results[0]
+    assert [h.face.face_id for h in above] == ["a", "b", "c"]
+    assert [h.face.face_id for h in store.search(agency, cid, [_unit(0)], top_k=2, min_raw_score=0.0).results[0]] \
+        == ["a", "b"]
+    only_u1 = store.search(agency, cid, [_unit(0)], top_k=10, min_raw_score=0.0, user_id="u1").results[0]
+    assert [(h.face.face_id, h.face.user_id) for h in only_u1] == [("b", "u1"), ("d", "u1")]
+    assert hits[0].face.image_id == "ab" * 32
+
+
+def test_multi_query_search_returns_one_list_per_query(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency, [_face(f"f{i}", _unit(i)) for i in range(1, 6)])
+    queries = [_at_cosine(0.6, 3), _unit(1), _unit(5)]  # the first is closest to f3
+    result = store.search(agency, cid, queries, top_k=2, min_raw_score=0.5)
+    assert [[h.face.face_id for h in hits] for hits in result.results] == [["f3"], ["f1"], ["f5"]]
+    assert result.results[1][0].raw_score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_search_limits(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency, [_face("f1", _unit(1))])
+    with pytest.raises(InvalidArgument, match="top_k"):
+        store.search(agency, cid, [_unit(1)], top_k=MAX_TOP_K + 1, min_raw_score=0.0)
+    with pytest.raises(InvalidArgument, match="101 query vectors"):
+        store.search(agency, cid, [_unit(1)] * 101, top_k=1, min_raw_score=0.0)
+    # the largest request the contract allows works (fewer faces than k: all of them)
+    result = store.search(agency, cid, [_unit(1)] * 100, top_k=MAX_TOP_K, min_raw_score=0.0)
+    assert len(result.results) == 100 and all(len(r) == 1 for r in result.results)
+
+
+# ------------------------------------------------------------------------------------------ listing
+
+
+def test_pagination_covers_every_face_exactly_once_in_id_order(store: FaceStore, agency: str) -> None:
+    faces = [_face(f"face-{i:03d}", _unit(i % DIM) if i % DIM else _unit(1), user_id="u7" if i % 4 == 0 else "")
+             for i in range(23)]
+    cid = _collection(store, agency, faces)
+    seen: list[str] = []
+    token, pages = "", 0
+    while True:
+        page = store.get_faces(agency, cid, page_size=5, page_token=token)
+        assert len(page.faces) <= 5 and all(f.embedding == () for f in page.faces)
+        seen += [f.face_id for f in page.faces]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert pages == 5
+    assert seen == sorted(f.face_id for f in faces)
+
+    by_user = store.get_faces(agency, cid, user_id="u7", page_size=100)
+    assert [f.face_id for f in by_user.faces] == [f"face-{i:03d}" for i in range(0, 23, 4)]
+    assert by_user.next_page_token == ""
+    by_ids = store.get_faces(agency, cid, face_ids=["face-010", "face-002", "missing"], with_embeddings=True)
+    assert [f.face_id for f in by_ids.faces] == ["face-002", "face-010"]
+    assert by_ids.faces[0].embedding == tuple(_unit(2))
+    with pytest.raises(InvalidArgument, match="page size"):
+        store.get_faces(agency, cid, page_size=1001)
+
+
+# ------------------------------------------------------------------------------------------ delete
+
+
+def test_delete_returns_what_it_removed_and_the_faces_vanish(store: FaceStore, agency: str) -> None:
+    faces = [_face(f"f{i}", _unit(i), crop_bucket="lineup-crops", crop_key=f"{agency}/crops/f{i}.jpg")
+             for i in range(1, 5)]
+    cid = _collection(store, agency, faces)
+    deleted = store.delete_faces(agency, cid, ["f2", "f3", "never-existed"])
+    assert [(r.face_id, r.image_id, r.crop_bucket, r.crop_key) for r in deleted] == [
+        ("f2", "ab" * 32, "lineup-crops", f"{agency}/crops/f2.jpg"),
+        ("f3", "ab" * 32, "lineup-crops", f"{agency}/crops/f3.jpg")]
+    assert store.count_faces(agency, cid) == 2
+    hits = store.search(agency, cid, [_unit(2), _unit(3)], top_k=10, min_raw_score=-1.0).results
+    assert {h.face.face_id for r in hits for h in r} == {"f1", "f4"}
+    assert store.delete_faces(agency, cid, ["f2"]) == []  # deleting again is a no-op
+
+
+# ------------------------------------------------------------------------------------------ isolation
+
+
+def test_agencies_are_isolated_even_with_the_same_collection_id(store: FaceStore,
+                                                                 new_agency: Callable[[], str]) -> None:
+    a, b = new_agency(), new_agency()
+    cid = "mugshots"
+    store.ensure_collection(a, cid, MODEL, DIM)
+    store.upsert_faces(a, cid, [_face("secret", _unit(1), user_id="u1")])
+
+    # B has no such collection: every operation says NOT_FOUND, with the same message as for any unknown id
+    calls: list[Callable[[], object]] = [
+        lambda: store.count_faces(b, cid),
+        lambda: store.search(b, cid, [_unit(1)], top_k=5, min_raw_score=-1.0),
+        lambda: store.get_faces(b, cid),
+        lambda: store.delete_faces(b, cid, ["secret"]),
+        lambda: store.upsert_faces(b, cid, [_face("x", _unit(1))]),
+        lambda: store.drop_collection(b, cid),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound) as err:
+            call()
+        assert err.value.message == "collection 'mugshots' not found"
+
+    # B creates its own "mugshots" (even pinned to another model): two separate collections
+    assert store.ensure_collection(b, cid, "other-model", 8) == (True, "other-model")
+    store.upsert_faces(b, cid, [_face("mine", [1.0] + [0.0] * 7)])
+    assert store.search(b, cid, [[1.0] + [0.0] * 7], top_k=10, min_raw_score=-1.0).results[0][0].face.face_id == "mine"
+    assert store.count_faces(b, cid) == 1
+    assert store.delete_faces(b, cid, ["secret"]) == []
+    assert [f.face_id for f in store.get_faces(b, cid).faces] == ["mine"]
+    # A is untouched
+    assert store.count_faces(a, cid) == 1
+    assert [f.face_id for f in store.get_faces(a, cid).faces] == ["secret"]
+    assert store.drop_collection(b, cid) == 1
+    assert store.count_faces(a, cid) == 1
+
+
+# ------------------------------------------------------------------------------------------ failures
+
+
+def test_unreachable_milvus_is_unavailable() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = FaceStore(f"http://127.0.0.1:{port}", timeout_s=2.0)
+    with pytest.raises(Unavailable, match="unavailable"):
+        down.count_faces("some-agency", "c1")
+    with pytest.raises(Unavailable):
+        down.ensure_collection("some-agency", "c1", MODEL, DIM)
