@@ -163,7 +163,7 @@ class FacesEmbedded(_message.Message):
     def __init__(self, task: _Optional[_Union[PipelineTask, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[EmbeddedFace, _Mapping]]] = ..., filtered: _Optional[_Iterable[_Union[_common_pb2.UnindexedFace, _Mapping]]] = ..., face_model_version: _Optional[str] = ...) -> None: ...
 
 class PipelineResult(_message.Message):
-    __slots__ = ("task", "error_code", "error_message", "index_faces", "search_faces_by_image", "detect_faces", "embedded")
+    __slots__ = ("task", "error_code", "error_message", "index_faces", "search_faces_by_image", "detect_faces", "embedded", "search_users_by_image")
     TASK_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +171,7 @@ class PipelineResult(_message.Message):
     SEARCH_FACES_BY_IMAGE_FIELD_NUMBER: _ClassVar[int]
     DETECT_FACES_FIELD_NUMBER: _ClassVar[int]
     EMBEDDED_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_USERS_BY_IMAGE_FIELD_NUMBER: _ClassVar[int]
     task: PipelineTask
     error_code: int
     error_message: str
@@ -178,7 +179,8 @@ class PipelineResult(_message.Message):
     search_faces_by_image: _face_search_pb2.SearchFacesByImageResponse
     detect_faces: _face_search_pb2.DetectFacesResponse
     embedded: FacesEmbedded
-    def __init__(self, task: _Optional[_Union[PipelineTask, _Mapping]] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., index_faces: _Optional[_Union[_face_search_pb2.IndexFacesResponse, _Mapping]] = ..., search_faces_by_image: _Optional[_Union[_face_search_pb2.SearchFacesByImageResponse, _Mapping]] = ..., detect_faces: _Optional[_Union[_face_search_pb2.DetectFacesResponse, _Mapping]] = ..., embedded: _Optional[_Union[FacesEmbedded, _Mapping]] = ...) -> None: ...
+    search_users_by_image: _face_search_pb2.SearchUsersByImageResponse
+    def __init__(self, task: _Optional[_Union[PipelineTask, _Mapping]] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., index_faces: _Optional[_Union[_face_search_pb2.IndexFacesResponse, _Mapping]] = ..., search_faces_by_image: _Optional[_Union[_face_search_pb2.SearchFacesByImageResponse, _Mapping]] = ..., detect_faces: _Optional[_Union[_face_search_pb2.DetectFacesResponse, _Mapping]] = ..., embedded: _Optional[_Union[FacesEmbedded, _Mapping]] = ..., search_users_by_image: _Optional[_Union[_face_search_pb2.SearchUsersByImageResponse, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("source_topic", "source_partition", "source_offset", "original_value", "original_headers", "service", "reason", "error_code", "attempts", "failed_at")

@@ -22,52 +22,82 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from lineup.v1 import common_pb2 as lineup_dot_v1_dot_common__pb2
+from lineup.v1 import face_search_pb2 as lineup_dot_v1_dot_face__search__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lineup/v1/search.proto\x12\tlineup.v1\x1a\x16lineup/v1/common.proto\"r\n\x17\x45nsureCollectionRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x1a\n\x12\x66\x61\x63\x65_model_version\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\x05\"G\n\x18\x45nsureCollectionResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\x12\x1a\n\x12\x66\x61\x63\x65_model_version\x18\x02 \x01(\t\"A\n\x15\x44ropCollectionRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\"/\n\x16\x44ropCollectionResponse\x12\x15\n\rdropped_faces\x18\x01 \x01(\x03\"b\n\nFaceVector\x12\x1d\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x0f.lineup.v1.Face\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12\"\n\x04\x63rop\x18\x03 \x01(\x0b\x32\x14.lineup.v1.ObjectRef\"d\n\x12UpsertFacesRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12$\n\x05\x66\x61\x63\x65s\x18\x03 \x03(\x0b\x32\x15.lineup.v1.FaceVector\"\'\n\x13UpsertFacesResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x03\"\x1d\n\x0bQueryVector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xb9\x01\n\x14SearchVectorsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x17\n\x0fowner_agency_id\x18\x03 \x01(\t\x12\'\n\x07queries\x18\x04 \x03(\x0b\x32\x16.lineup.v1.QueryVector\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12\x15\n\rmin_raw_score\x18\x06 \x01(\x02\x12\x0f\n\x07user_id\x18\x07 \x01(\t\"6\n\rCandidateList\x12%\n\x07matches\x18\x01 \x03(\x0b\x32\x14.lineup.v1.VectorHit\"=\n\tVectorHit\x12\x1d\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x0f.lineup.v1.Face\x12\x11\n\traw_score\x18\x02 \x01(\x02\"^\n\x15SearchVectorsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.lineup.v1.CandidateList\x12\x1a\n\x12\x66\x61\x63\x65_model_version\x18\x02 \x01(\t\"\x9d\x01\n\x0fGetFacesRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x10\n\x08\x66\x61\x63\x65_ids\x18\x03 \x03(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12$\n\x04page\x18\x05 \x01(\x0b\x32\x16.lineup.v1.PageRequest\x12\x17\n\x0fwith_embeddings\x18\x06 \x01(\x08\"_\n\x10GetFacesResponse\x12$\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x15.lineup.v1.FaceVector\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.lineup.v1.PageResponse\"V\n\x18\x44\x65leteFaceVectorsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x10\n\x08\x66\x61\x63\x65_ids\x18\x03 \x03(\t\"C\n\x19\x44\x65leteFaceVectorsResponse\x12&\n\x07\x64\x65leted\x18\x01 \x03(\x0b\x32\x15.lineup.v1.FaceVector\"=\n\x11\x43ountFacesRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\"(\n\x12\x43ountFacesResponse\x12\x12\n\nface_count\x18\x01 \x01(\x03\x32\xd5\x04\n\rSearchService\x12[\n\x10\x45nsureCollection\x12\".lineup.v1.EnsureCollectionRequest\x1a#.lineup.v1.EnsureCollectionResponse\x12U\n\x0e\x44ropCollection\x12 .lineup.v1.DropCollectionRequest\x1a!.lineup.v1.DropCollectionResponse\x12L\n\x0bUpsertFaces\x12\x1d.lineup.v1.UpsertFacesRequest\x1a\x1e.lineup.v1.UpsertFacesResponse\x12R\n\rSearchVectors\x12\x1f.lineup.v1.SearchVectorsRequest\x1a .lineup.v1.SearchVectorsResponse\x12\x43\n\x08GetFaces\x12\x1a.lineup.v1.GetFacesRequest\x1a\x1b.lineup.v1.GetFacesResponse\x12^\n\x11\x44\x65leteFaceVectors\x12#.lineup.v1.DeleteFaceVectorsRequest\x1a$.lineup.v1.DeleteFaceVectorsResponse\x12I\n\nCountFaces\x12\x1c.lineup.v1.CountFacesRequest\x1a\x1d.lineup.v1.CountFacesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lineup/v1/search.proto\x12\tlineup.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16lineup/v1/common.proto\x1a\x1blineup/v1/face_search.proto\"\x8d\x02\n\x17\x45nsureCollectionRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x1a\n\x12\x66\x61\x63\x65_model_version\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\x05\x12\x1b\n\x13\x66\x61\x63\x65_retention_days\x18\x05 \x01(\x05\x12:\n\x04tags\x18\x06 \x03(\x0b\x32,.lineup.v1.EnsureCollectionRequest.TagsEntry\x12\x13\n\x0bmust_create\x18\x07 \x01(\x08\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x18\x45nsureCollectionResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\x12\x1a\n\x12\x66\x61\x63\x65_model_version\x18\x02 \x01(\t\"A\n\x15\x44ropCollectionRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\"/\n\x16\x44ropCollectionResponse\x12\x15\n\rdropped_faces\x18\x01 \x01(\x03\"b\n\nFaceVector\x12\x1d\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x0f.lineup.v1.Face\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12\"\n\x04\x63rop\x18\x03 \x01(\x0b\x32\x14.lineup.v1.ObjectRef\"d\n\x12UpsertFacesRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12$\n\x05\x66\x61\x63\x65s\x18\x03 \x03(\x0b\x32\x15.lineup.v1.FaceVector\"\'\n\x13UpsertFacesResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x03\"\x1d\n\x0bQueryVector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xb9\x01\n\x14SearchVectorsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x17\n\x0fowner_agency_id\x18\x03 \x01(\t\x12\'\n\x07queries\x18\x04 \x03(\x0b\x32\x16.lineup.v1.QueryVector\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12\x15\n\rmin_raw_score\x18\x06 \x01(\x02\x12\x0f\n\x07user_id\x18\x07 \x01(\t\"6\n\rCandidateList\x12%\n\x07matches\x18\x01 \x03(\x0b\x32\x14.lineup.v1.VectorHit\"=\n\tVectorHit\x12\x1d\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32\x0f.lineup.v1.Face\x12\x11\n\traw_score\x18\x02 \x01(\x02\"^\n\x15SearchVectorsResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.lineup.v1.CandidateList\x12\x1a\n\x12\x66\x61\x63\x65_model_version\x18\x02 \x01(\t\"\x9d\x01\n\x0fGetFacesRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x10\n\x08\x66\x61\x63\x65_ids\x18\x03 \x03(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12$\n\x04page\x18\x05 \x01(\x0b\x32\x16.lineup.v1.PageRequest\x12\x17\n\x0fwith_embeddings\x18\x06 \x01(\x08\"_\n\x10GetFacesResponse\x12$\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x15.lineup.v1.FaceVector\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.lineup.v1.PageResponse\"V\n\x18\x44\x65leteFaceVectorsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x10\n\x08\x66\x61\x63\x65_ids\x18\x03 \x03(\t\"C\n\x19\x44\x65leteFaceVectorsResponse\x12&\n\x07\x64\x65leted\x18\x01 \x03(\x0b\x32\x15.lineup.v1.FaceVector\"=\n\x11\x43ountFacesRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\"(\n\x12\x43ountFacesResponse\x12\x12\n\nface_count\x18\x01 \x01(\x03\"K\n\x1f\x44\x65scribeVectorCollectionRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\"\xaf\x02\n\x10VectorCollection\x12\x15\n\rcollection_id\x18\x01 \x01(\t\x12\x1a\n\x12\x66\x61\x63\x65_model_version\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\x12\n\nface_count\x18\x04 \x01(\x03\x12\x12\n\nuser_count\x18\x05 \x01(\x03\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x66\x61\x63\x65_retention_days\x18\x07 \x01(\x05\x12\x33\n\x04tags\x18\x08 \x03(\x0b\x32%.lineup.v1.VectorCollection.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x1cListVectorCollectionsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12$\n\x04page\x18\x02 \x01(\x0b\x32\x16.lineup.v1.PageRequest\"x\n\x1dListVectorCollectionsResponse\x12\x30\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1b.lineup.v1.VectorCollection\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.lineup.v1.PageResponse\"d\n\x11VectorUserRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65lete_faces\x18\x04 \x01(\x08\"h\n\x18\x44\x65leteVectorUserResponse\x12\x1e\n\x16\x64isassociated_face_ids\x18\x01 \x03(\t\x12,\n\rdeleted_faces\x18\x02 \x03(\x0b\x32\x15.lineup.v1.FaceVector\"h\n\x16ListVectorUsersRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12$\n\x04page\x18\x03 \x01(\x0b\x32\x16.lineup.v1.PageRequest\"b\n\x13SetFacesUserRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x10\n\x08\x66\x61\x63\x65_ids\x18\x04 \x03(\t\"B\n\x0e\x46\x61\x63\x65UserChange\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"a\n\x14SetFacesUserResponse\x12*\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x19.lineup.v1.FaceUserChange\x12\x1d\n\x04user\x18\x02 \x01(\x0b\x32\x0f.lineup.v1.User2\xc7\x08\n\rSearchService\x12[\n\x10\x45nsureCollection\x12\".lineup.v1.EnsureCollectionRequest\x1a#.lineup.v1.EnsureCollectionResponse\x12U\n\x0e\x44ropCollection\x12 .lineup.v1.DropCollectionRequest\x1a!.lineup.v1.DropCollectionResponse\x12L\n\x0bUpsertFaces\x12\x1d.lineup.v1.UpsertFacesRequest\x1a\x1e.lineup.v1.UpsertFacesResponse\x12R\n\rSearchVectors\x12\x1f.lineup.v1.SearchVectorsRequest\x1a .lineup.v1.SearchVectorsResponse\x12\x43\n\x08GetFaces\x12\x1a.lineup.v1.GetFacesRequest\x1a\x1b.lineup.v1.GetFacesResponse\x12^\n\x11\x44\x65leteFaceVectors\x12#.lineup.v1.DeleteFaceVectorsRequest\x1a$.lineup.v1.DeleteFaceVectorsResponse\x12I\n\nCountFaces\x12\x1c.lineup.v1.CountFacesRequest\x1a\x1d.lineup.v1.CountFacesResponse\x12]\n\x12\x44\x65scribeCollection\x12*.lineup.v1.DescribeVectorCollectionRequest\x1a\x1b.lineup.v1.VectorCollection\x12\x64\n\x0fListCollections\x12\'.lineup.v1.ListVectorCollectionsRequest\x1a(.lineup.v1.ListVectorCollectionsResponse\x12;\n\nCreateUser\x12\x1c.lineup.v1.VectorUserRequest\x1a\x0f.lineup.v1.User\x12O\n\nDeleteUser\x12\x1c.lineup.v1.VectorUserRequest\x1a#.lineup.v1.DeleteVectorUserResponse\x12L\n\tListUsers\x12!.lineup.v1.ListVectorUsersRequest\x1a\x1c.lineup.v1.ListUsersResponse\x12O\n\x0cSetFacesUser\x12\x1e.lineup.v1.SetFacesUserRequest\x1a\x1f.lineup.v1.SetFacesUserResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lineup.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENSURECOLLECTIONREQUEST']._serialized_start=61
-  _globals['_ENSURECOLLECTIONREQUEST']._serialized_end=175
-  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_start=177
-  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_end=248
-  _globals['_DROPCOLLECTIONREQUEST']._serialized_start=250
-  _globals['_DROPCOLLECTIONREQUEST']._serialized_end=315
-  _globals['_DROPCOLLECTIONRESPONSE']._serialized_start=317
-  _globals['_DROPCOLLECTIONRESPONSE']._serialized_end=364
-  _globals['_FACEVECTOR']._serialized_start=366
-  _globals['_FACEVECTOR']._serialized_end=464
-  _globals['_UPSERTFACESREQUEST']._serialized_start=466
-  _globals['_UPSERTFACESREQUEST']._serialized_end=566
-  _globals['_UPSERTFACESRESPONSE']._serialized_start=568
-  _globals['_UPSERTFACESRESPONSE']._serialized_end=607
-  _globals['_QUERYVECTOR']._serialized_start=609
-  _globals['_QUERYVECTOR']._serialized_end=638
-  _globals['_SEARCHVECTORSREQUEST']._serialized_start=641
-  _globals['_SEARCHVECTORSREQUEST']._serialized_end=826
-  _globals['_CANDIDATELIST']._serialized_start=828
-  _globals['_CANDIDATELIST']._serialized_end=882
-  _globals['_VECTORHIT']._serialized_start=884
-  _globals['_VECTORHIT']._serialized_end=945
-  _globals['_SEARCHVECTORSRESPONSE']._serialized_start=947
-  _globals['_SEARCHVECTORSRESPONSE']._serialized_end=1041
-  _globals['_GETFACESREQUEST']._serialized_start=1044
-  _globals['_GETFACESREQUEST']._serialized_end=1201
-  _globals['_GETFACESRESPONSE']._serialized_start=1203
-  _globals['_GETFACESRESPONSE']._serialized_end=1298
-  _globals['_DELETEFACEVECTORSREQUEST']._serialized_start=1300
-  _globals['_DELETEFACEVECTORSREQUEST']._serialized_end=1386
-  _globals['_DELETEFACEVECTORSRESPONSE']._serialized_start=1388
-  _globals['_DELETEFACEVECTORSRESPONSE']._serialized_end=1455
-  _globals['_COUNTFACESREQUEST']._serialized_start=1457
-  _globals['_COUNTFACESREQUEST']._serialized_end=1518
-  _globals['_COUNTFACESRESPONSE']._serialized_start=1520
-  _globals['_COUNTFACESRESPONSE']._serialized_end=1560
-  _globals['_SEARCHSERVICE']._serialized_start=1563
-  _globals['_SEARCHSERVICE']._serialized_end=2160
+  _globals['_ENSURECOLLECTIONREQUEST_TAGSENTRY']._loaded_options = None
+  _globals['_ENSURECOLLECTIONREQUEST_TAGSENTRY']._serialized_options = b'8\001'
+  _globals['_VECTORCOLLECTION_TAGSENTRY']._loaded_options = None
+  _globals['_VECTORCOLLECTION_TAGSENTRY']._serialized_options = b'8\001'
+  _globals['_ENSURECOLLECTIONREQUEST']._serialized_start=124
+  _globals['_ENSURECOLLECTIONREQUEST']._serialized_end=393
+  _globals['_ENSURECOLLECTIONREQUEST_TAGSENTRY']._serialized_start=350
+  _globals['_ENSURECOLLECTIONREQUEST_TAGSENTRY']._serialized_end=393
+  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_start=395
+  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_end=466
+  _globals['_DROPCOLLECTIONREQUEST']._serialized_start=468
+  _globals['_DROPCOLLECTIONREQUEST']._serialized_end=533
+  _globals['_DROPCOLLECTIONRESPONSE']._serialized_start=535
+  _globals['_DROPCOLLECTIONRESPONSE']._serialized_end=582
+  _globals['_FACEVECTOR']._serialized_start=584
+  _globals['_FACEVECTOR']._serialized_end=682
+  _globals['_UPSERTFACESREQUEST']._serialized_start=684
+  _globals['_UPSERTFACESREQUEST']._serialized_end=784
+  _globals['_UPSERTFACESRESPONSE']._serialized_start=786
+  _globals['_UPSERTFACESRESPONSE']._serialized_end=825
+  _globals['_QUERYVECTOR']._serialized_start=827
+  _globals['_QUERYVECTOR']._serialized_end=856
+  _globals['_SEARCHVECTORSREQUEST']._serialized_start=859
+  _globals['_SEARCHVECTORSREQUEST']._serialized_end=1044
+  _globals['_CANDIDATELIST']._serialized_start=1046
+  _globals['_CANDIDATELIST']._serialized_end=1100
+  _globals['_VECTORHIT']._serialized_start=1102
+  _globals['_VECTORHIT']._serialized_end=1163
+  _globals['_SEARCHVECTORSRESPONSE']._serialized_start=1165
+  _globals['_SEARCHVECTORSRESPONSE']._serialized_end=1259
+  _globals['_GETFACESREQUEST']._serialized_start=1262
+  _globals['_GETFACESREQUEST']._serialized_end=1419
+  _globals['_GETFACESRESPONSE']._serialized_start=1421
+  _globals['_GETFACESRESPONSE']._serialized_end=1516
+  _globals['_DELETEFACEVECTORSREQUEST']._serialized_start=1518
+  _globals['_DELETEFACEVECTORSREQUEST']._serialized_end=1604
+  _globals['_DELETEFACEVECTORSRESPONSE']._serialized_start=1606
+  _globals['_DELETEFACEVECTORSRESPONSE']._serialized_end=1673
+  _globals['_COUNTFACESREQUEST']._serialized_start=1675
+  _globals['_COUNTFACESREQUEST']._serialized_end=1736
+  _globals['_COUNTFACESRESPONSE']._serialized_start=1738
+  _globals['_COUNTFACESRESPONSE']._serialized_end=1778
+  _globals['_DESCRIBEVECTORCOLLECTIONREQUEST']._serialized_start=1780
+  _globals['_DESCRIBEVECTORCOLLECTIONREQUEST']._serialized_end=1855
+  _globals['_VECTORCOLLECTION']._serialized_start=1858
+  _globals['_VECTORCOLLECTION']._serialized_end=2161
+  _globals['_VECTORCOLLECTION_TAGSENTRY']._serialized_start=350
+  _globals['_VECTORCOLLECTION_TAGSENTRY']._serialized_end=393
+  _globals['_LISTVECTORCOLLECTIONSREQUEST']._serialized_start=2163
+  _globals['_LISTVECTORCOLLECTIONSREQUEST']._serialized_end=2250
+  _globals['_LISTVECTORCOLLECTIONSRESPONSE']._serialized_start=2252
+  _globals['_LISTVECTORCOLLECTIONSRESPONSE']._serialized_end=2372
+  _globals['_VECTORUSERREQUEST']._serialized_start=2374
+  _globals['_VECTORUSERREQUEST']._serialized_end=2474
+  _globals['_DELETEVECTORUSERRESPONSE']._serialized_start=2476
+  _globals['_DELETEVECTORUSERRESPONSE']._serialized_end=2580
+  _globals['_LISTVECTORUSERSREQUEST']._serialized_start=2582
+  _globals['_LISTVECTORUSERSREQUEST']._serialized_end=2686
+  _globals['_SETFACESUSERREQUEST']._serialized_start=2688
+  _globals['_SETFACESUSERREQUEST']._serialized_end=2786
+  _globals['_FACEUSERCHANGE']._serialized_start=2788
+  _globals['_FACEUSERCHANGE']._serialized_end=2854
+  _globals['_SETFACESUSERRESPONSE']._serialized_start=2856
+  _globals['_SETFACESUSERRESPONSE']._serialized_end=2953
+  _globals['_SEARCHSERVICE']._serialized_start=2956
+  _globals['_SEARCHSERVICE']._serialized_end=4051
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from lineup.v1 import face_search_pb2 as lineup_dot_v1_dot_face__search__pb2
 from lineup.v1 import search_pb2 as lineup_dot_v1_dot_search__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -69,6 +70,36 @@ class SearchServiceStub:
                 request_serializer=lineup_dot_v1_dot_search__pb2.CountFacesRequest.SerializeToString,
                 response_deserializer=lineup_dot_v1_dot_search__pb2.CountFacesResponse.FromString,
                 _registered_method=True)
+        self.DescribeCollection = channel.unary_unary(
+                '/lineup.v1.SearchService/DescribeCollection',
+                request_serializer=lineup_dot_v1_dot_search__pb2.DescribeVectorCollectionRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_search__pb2.VectorCollection.FromString,
+                _registered_method=True)
+        self.ListCollections = channel.unary_unary(
+                '/lineup.v1.SearchService/ListCollections',
+                request_serializer=lineup_dot_v1_dot_search__pb2.ListVectorCollectionsRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_search__pb2.ListVectorCollectionsResponse.FromString,
+                _registered_method=True)
+        self.CreateUser = channel.unary_unary(
+                '/lineup.v1.SearchService/CreateUser',
+                request_serializer=lineup_dot_v1_dot_search__pb2.VectorUserRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_face__search__pb2.User.FromString,
+                _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/lineup.v1.SearchService/DeleteUser',
+                request_serializer=lineup_dot_v1_dot_search__pb2.VectorUserRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_search__pb2.DeleteVectorUserResponse.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/lineup.v1.SearchService/ListUsers',
+                request_serializer=lineup_dot_v1_dot_search__pb2.ListVectorUsersRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_face__search__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.SetFacesUser = channel.unary_unary(
+                '/lineup.v1.SearchService/SetFacesUser',
+                request_serializer=lineup_dot_v1_dot_search__pb2.SetFacesUserRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_search__pb2.SetFacesUserResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -116,6 +147,43 @@ class SearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeCollection(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCollections(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateUser(self, request, context):
+        """Users: an identity grouping faces of one collection. Association is the face row's user_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFacesUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +221,36 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.CountFaces,
                     request_deserializer=lineup_dot_v1_dot_search__pb2.CountFacesRequest.FromString,
                     response_serializer=lineup_dot_v1_dot_search__pb2.CountFacesResponse.SerializeToString,
+            ),
+            'DescribeCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCollection,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.DescribeVectorCollectionRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_search__pb2.VectorCollection.SerializeToString,
+            ),
+            'ListCollections': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCollections,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.ListVectorCollectionsRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_search__pb2.ListVectorCollectionsResponse.SerializeToString,
+            ),
+            'CreateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUser,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.VectorUserRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_face__search__pb2.User.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.VectorUserRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_search__pb2.DeleteVectorUserResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.ListVectorUsersRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_face__search__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'SetFacesUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFacesUser,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.SetFacesUserRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_search__pb2.SetFacesUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +442,168 @@ class SearchService:
             '/lineup.v1.SearchService/CountFaces',
             lineup_dot_v1_dot_search__pb2.CountFacesRequest.SerializeToString,
             lineup_dot_v1_dot_search__pb2.CountFacesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/DescribeCollection',
+            lineup_dot_v1_dot_search__pb2.DescribeVectorCollectionRequest.SerializeToString,
+            lineup_dot_v1_dot_search__pb2.VectorCollection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCollections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/ListCollections',
+            lineup_dot_v1_dot_search__pb2.ListVectorCollectionsRequest.SerializeToString,
+            lineup_dot_v1_dot_search__pb2.ListVectorCollectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/CreateUser',
+            lineup_dot_v1_dot_search__pb2.VectorUserRequest.SerializeToString,
+            lineup_dot_v1_dot_face__search__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/DeleteUser',
+            lineup_dot_v1_dot_search__pb2.VectorUserRequest.SerializeToString,
+            lineup_dot_v1_dot_search__pb2.DeleteVectorUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/ListUsers',
+            lineup_dot_v1_dot_search__pb2.ListVectorUsersRequest.SerializeToString,
+            lineup_dot_v1_dot_face__search__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFacesUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/SetFacesUser',
+            lineup_dot_v1_dot_search__pb2.SetFacesUserRequest.SerializeToString,
+            lineup_dot_v1_dot_search__pb2.SetFacesUserResponse.FromString,
             options,
             channel_credentials,
             insecure,
