@@ -1,21 +1,459 @@
-"""gRPC servicer of `ingest`. RPCs that are not implemented yet answer UNIMPLEMENTED (the generated
-base class), so clients get an honest status instead of a fake result."""
+"""gRPC servicer of `ingest`: the public lineup.v1.FaceSearch API.
+
+Image RPCs validate and store the photo, then hand it to the Kafka pipeline and wait for the
+correlated result (`gateway`); catalogue RPCs (collections, faces, users) call the search service
+directly; comparisons and face-id searches are computed here from stored vectors.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import numpy as np
 
+from ingest.gateway import PipelineGateway
+from ingest.images import ImageLimits, validate_image
+from ingest.search_client import SearchClient
 from ingest.settings import IngestSettings
-from lineup.v1 import face_search_pb2, face_search_pb2_grpc
+from lineup.auth import Principal, current_principal
+from lineup.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from lineup.objectstore import ObjectStore
+from lineup.scoring import NOTICE, ScoreModel, load_score_model
+from lineup.telemetry import current_trace_id
+from lineup.v1 import common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc, search_pb2
+
+_COLLECTION_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+_MAX_PROBE_FACES = 100
+_MAX_MATCHES = 4096
 
 
 class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, gateway: PipelineGateway, search: SearchClient,
+                 store: ObjectStore) -> None:
         self.settings = settings
+        self.gateway = gateway
+        self.search = search
+        self.store = store
+        self.limits = ImageLimits(max_bytes=int(settings.max_image_mb * 1024 * 1024),
+                                  max_pixels=int(settings.max_image_megapixels * 1_000_000))
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="compare")
+
+    # ------------------------------------------------------------------------------------ helpers
+    @staticmethod
+    def _who() -> Principal:
+        principal = current_principal()
+        if principal is None or not principal.agency_id:
+            raise Unauthenticated("no caller identity: send the agency metadata (see docs/api.md)")
+        return principal
+
+    @staticmethod
+    def _actor(p: Principal) -> events_pb2.Actor:
+        return events_pb2.Actor(key_id=p.key_id, holder=p.holder, agency_id=p.agency_id)
+
+    def _timeout(self, context: grpc.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        budget = self.settings.sync_timeout_s
+        return max(0.5, min(budget, remaining - 0.5)) if remaining is not None else budget
+
+    @staticmethod
+    def _request_id(context: grpc.ServicerContext) -> str:
+        return str(getattr(context, "request_id", ""))
+
+    def _image_bytes(self, agency_id: str, image: common_pb2.Image, what: str = "image") -> bytes:
+        kind = image.WhichOneof("source")
+        if kind == "bytes":
+            return image.bytes
+        if kind == "object":
+            if not image.object.key.startswith(f"{agency_id}/"):
+                raise NotFound(f"{what} object {image.object.bucket}/{image.object.key} not found")
+            return self.store.get(image.object)
+        raise InvalidArgument(f"{what} is missing: set {what}.bytes (JPEG/PNG/WebP) or {what}.object")
+
+    def _collection(self, agency_id: str, collection_id: str) -> search_pb2.VectorCollection:
+        _check_collection_id(collection_id)
+        return self.search.call("DescribeCollection", search_pb2.DescribeVectorCollectionRequest(
+            agency_id=agency_id, collection_id=collection_id))
+
+    def _provenance(self, context: grpc.ServicerContext, model: ScoreModel, min_raw: float
+                    ) -> face_search_pb2.SearchProvenance:
+        rid = self._request_id(context)
+        return face_search_pb2.SearchProvenance(
+            search_id=rid, request_id=rid, trace_id=current_trace_id(), threshold_applied=model.match_score(min_raw),
+            face_model_version=model.face_model_version, label=common_pb2.RESULT_LABEL_INVESTIGATIVE_LEAD,
+            notice=NOTICE)
+
+    def _run(self, context: grpc.ServicerContext, p: Principal, task: events_pb2.PipelineTask,
+             request_id: str | None = None) -> events_pb2.PipelineResult:
+        return self.gateway.run(agency_id=p.agency_id, actor=self._actor(p),
+                                request_id=request_id or self._request_id(context), task=task,
+                                timeout_s=self._timeout(context))
+
+    def _accept(self, p: Principal, image: common_pb2.Image, *, probe: bool, what: str = "image"
+                ) -> events_pb2.PipelineTask:
+        validated = validate_image(self._image_bytes(p.agency_id, image, what), self.limits)
+        sha, ref = self.gateway.store_image(p.agency_id, validated, probe=probe)
+        return events_pb2.PipelineTask(image=ref, image_sha256=sha, image_width=validated.width,
+                                       image_height=validated.height, probe=probe, owner_agency_id=p.agency_id)
+
+    # -------------------------------------------------------------------------------- collections
+    def CreateCollection(self, request: face_search_pb2.CreateCollectionRequest, context: grpc.ServicerContext
+                         ) -> face_search_pb2.CreateCollectionResponse:
+        p = self._who()
+        _check_collection_id(request.collection_id)
+        if request.face_retention_days < 0:
+            raise InvalidArgument("face_retention_days must be >= 0 (0 keeps faces until deleted)")
+        model = load_score_model(request.face_model)
+        created = self.search.call("EnsureCollection", search_pb2.EnsureCollectionRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, face_model_version=model.face_model_version,
+            dimension=model.dimension, face_retention_days=request.face_retention_days, tags=dict(request.tags),
+            must_create=True))
+        return face_search_pb2.CreateCollectionResponse(collection_id=request.collection_id,
+                                                        face_model_version=created.face_model_version)
+
+    def DescribeCollection(self, request: face_search_pb2.DescribeCollectionRequest,
+                           context: grpc.ServicerContext) -> face_search_pb2.DescribeCollectionResponse:
+        p = self._who()
+        c = self._collection(p.agency_id, request.collection_id)
+        return face_search_pb2.DescribeCollectionResponse(
+            collection_id=c.collection_id, face_count=c.face_count, user_count=c.user_count,
+            face_model_version=c.face_model_version, created_at=c.created_at,
+            face_retention_days=c.face_retention_days, tags=dict(c.tags), owner_agency_id=p.agency_id)
+
+    def ListCollections(self, request: face_search_pb2.ListCollectionsRequest, context: grpc.ServicerContext
+                        ) -> face_search_pb2.ListCollectionsResponse:
+        p = self._who()
+        resp = self.search.call("ListCollections", search_pb2.ListVectorCollectionsRequest(
+            agency_id=p.agency_id, page=request.page))
+        return face_search_pb2.ListCollectionsResponse(
+            collections=[face_search_pb2.CollectionSummary(collection_id=c.collection_id,
+                                                           face_model_version=c.face_model_version,
+                                                           owner_agency_id=p.agency_id)
+                         for c in resp.collections], page=resp.page)
+
+    def DeleteCollection(self, request: face_search_pb2.DeleteCollectionRequest, context: grpc.ServicerContext
+                         ) -> face_search_pb2.DeleteCollectionResponse:
+        p = self._who()
+        self._collection(p.agency_id, request.collection_id)
+        faces = self._all_faces(p.agency_id, request.collection_id)
+        dropped = self.search.call("DropCollection", search_pb2.DropCollectionRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id))
+        self._erase_objects(p.agency_id, faces)
+        return face_search_pb2.DeleteCollectionResponse(deleted_faces=dropped.dropped_faces)
+
+    # -------------------------------------------------------------------------------------- faces
+    def IndexFaces(self, request: face_search_pb2.IndexFacesRequest, context: grpc.ServicerContext
+                   ) -> face_search_pb2.IndexFacesResponse:
+        p = self._who()
+        max_faces = _bounded(request.max_faces, default=100, upper=100, name="max_faces")
+        collection = self._collection(p.agency_id, request.collection_id)
+        task = self._accept(p, request.image, probe=False)
+        task.MergeFrom(events_pb2.PipelineTask(
+            operation=events_pb2.PIPELINE_OPERATION_INDEX, collection_id=request.collection_id,
+            external_image_id=request.external_image_id, max_faces=max_faces,
+            quality_filter=request.quality_filter, face_model_version=collection.face_model_version))
+        return self._run(context, p, task).index_faces
+
+    def ListFaces(self, request: face_search_pb2.ListFacesRequest, context: grpc.ServicerContext
+                  ) -> face_search_pb2.ListFacesResponse:
+        p = self._who()
+        collection = self._collection(p.agency_id, request.collection_id)
+        resp = self.search.call("GetFaces", search_pb2.GetFacesRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids,
+            user_id=request.user_id, page=request.page))
+        return face_search_pb2.ListFacesResponse(faces=[f.face for f in resp.faces], page=resp.page,
+                                                 face_model_version=collection.face_model_version)
+
+    def DeleteFaces(self, request: face_search_pb2.DeleteFacesRequest, context: grpc.ServicerContext
+                    ) -> face_search_pb2.DeleteFacesResponse:
+        p = self._who()
+        if not request.face_ids:
+            raise InvalidArgument("face_ids is empty: name the faces to delete")
+        if len(request.face_ids) > 4096:
+            raise InvalidArgument(f"{len(request.face_ids)} face ids; at most 4096 per call")
+        self._collection(p.agency_id, request.collection_id)
+        deleted = self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids)).deleted
+        self._erase_objects(p.agency_id, list(deleted))
+        gone = {f.face.face_id for f in deleted}
+        return face_search_pb2.DeleteFacesResponse(
+            deleted_face_ids=[f for f in request.face_ids if f in gone],
+            unsuccessful=[face_search_pb2.UnsuccessfulFaceDeletion(face_id=f, reason="not found")
+                          for f in request.face_ids if f not in gone])
+
+    def _all_faces(self, agency_id: str, collection_id: str) -> list[search_pb2.FaceVector]:
+        out: list[search_pb2.FaceVector] = []
+        token = ""
+        while True:
+            resp = self.search.call("GetFaces", search_pb2.GetFacesRequest(
+                agency_id=agency_id, collection_id=collection_id,
+                page=common_pb2.PageRequest(page_size=1000, page_token=token)))
+            out.extend(resp.faces)
+            token = resp.page.next_page_token
+            if not token:
+                return out
+
+    def _erase_objects(self, agency_id: str, faces: Sequence[search_pb2.FaceVector]) -> None:
+        """Delete the crops of erased faces, and their source images once no face refers to them."""
+        for f in faces:
+            if f.crop.key:
+                self.store.delete(f.crop)
+        for image_id in sorted({f.face.image_id for f in faces if f.face.image_id}):
+            if not self._image_referenced(agency_id, image_id):
+                for kind in ("images", "probes"):
+                    ref = common_pb2.ObjectRef(bucket="lineup-images",
+                                               key=f"{agency_id}/{kind}/{image_id[:2]}/{image_id}")
+                    if self.store.exists(ref):
+                        self.store.delete(ref)
+
+    def _image_referenced(self, agency_id: str, image_id: str) -> bool:
+        token = ""
+        while True:
+            page = self.search.call("ListCollections", search_pb2.ListVectorCollectionsRequest(
+                agency_id=agency_id, page=common_pb2.PageRequest(page_size=1000, page_token=token)))
+            for c in page.collections:
+                hits = self.search.call("GetFaces", search_pb2.GetFacesRequest(
+                    agency_id=agency_id, collection_id=c.collection_id, image_id=image_id,
+                    page=common_pb2.PageRequest(page_size=1)))
+                if hits.faces:
+                    return True
+            token = page.page.next_page_token
+            if not token:
+                return False
+
+    # ------------------------------------------------------------------------------------- search
+    def SearchFaces(self, request: face_search_pb2.SearchFacesRequest, context: grpc.ServicerContext
+                    ) -> face_search_pb2.SearchFacesResponse:
+        p = self._who()
+        _check_context(request.context)
+        top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
+        collection = self._collection(p.agency_id, request.collection_id)
+        model = load_score_model(collection.face_model_version)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        got = self.search.call("GetFaces", search_pb2.GetFacesRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, face_ids=[request.face_id],
+            with_embeddings=True))
+        if not got.faces:
+            raise NotFound(f"face {request.face_id!r} not found in collection {request.collection_id!r}")
+        hits = self.search.call("SearchVectors", search_pb2.SearchVectorsRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, top_k=top_k + 1, min_raw_score=min_raw,
+            queries=[search_pb2.QueryVector(values=got.faces[0].embedding)])).results[0].matches
+        others = [h for h in hits if h.face.face_id != request.face_id][:top_k]
+        return face_search_pb2.SearchFacesResponse(
+            searched_face_id=request.face_id, provenance=self._provenance(context, model, min_raw),
+            face_matches=[face_search_pb2.FaceMatch(rank=i + 1, score=model.match_score(h.raw_score), face=h.face)
+                          for i, h in enumerate(others)])
+
+    def SearchFacesByImage(self, request: face_search_pb2.SearchFacesByImageRequest,
+                           context: grpc.ServicerContext) -> face_search_pb2.SearchFacesByImageResponse:
+        p = self._who()
+        _check_context(request.context)
+        top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
+        probe_faces = 1 if request.largest_face_only else _bounded(
+            request.max_probe_faces, default=_MAX_PROBE_FACES, upper=_MAX_PROBE_FACES, name="max_probe_faces")
+        collection = self._collection(p.agency_id, request.collection_id)
+        model = load_score_model(collection.face_model_version)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        task = self._accept(p, request.image, probe=True)
+        task.MergeFrom(events_pb2.PipelineTask(
+            operation=events_pb2.PIPELINE_OPERATION_SEARCH, collection_id=request.collection_id,
+            max_faces=probe_faces, quality_filter=request.quality_filter, largest_face_only=request.largest_face_only,
+            max_matches=top_k, min_raw_score=min_raw, context=request.context,
+            face_model_version=collection.face_model_version))
+        return self._run(context, p, task).search_faces_by_image
+
+    def CompareFaces(self, request: face_search_pb2.CompareFacesRequest, context: grpc.ServicerContext
+                     ) -> face_search_pb2.CompareFacesResponse:
+        p = self._who()
+        _check_context(request.context)
+        model = load_score_model()
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        rid = self._request_id(context)
+        tasks = []
+        for op, image, what in ((events_pb2.PIPELINE_OPERATION_COMPARE_SOURCE, request.source_image, "source_image"),
+                                (events_pb2.PIPELINE_OPERATION_COMPARE_TARGET, request.target_image, "target_image")):
+            task = self._accept(p, image, probe=True, what=what)
+            task.MergeFrom(events_pb2.PipelineTask(operation=op, max_faces=_MAX_PROBE_FACES,
+                                                   quality_filter=request.quality_filter, context=request.context,
+                                                   face_model_version=model.face_model_version))
+            tasks.append(task)
+        source_f = self._pool.submit(self._run, context, p, tasks[0], f"{rid}-source")
+        target_f = self._pool.submit(self._run, context, p, tasks[1], f"{rid}-target")
+        source, target = source_f.result().embedded, target_f.result().embedded
+        if not source.faces:
+            raise InvalidArgument("no usable face found in source_image" + _filtered_note(source.filtered))
+        probe = min(source.faces, key=lambda f: f.face_index)
+        resp = face_search_pb2.CompareFacesResponse(source_face=probe.detail,
+                                                    provenance=self._provenance(context, model, min_raw))
+        a = np.asarray(probe.embedding, np.float32)
+        scored = sorted(((float(np.dot(a, np.asarray(f.embedding, np.float32))), f) for f in target.faces),
+                        key=lambda t: -t[0])
+        for raw, f in scored:
+            match = face_search_pb2.CompareFacesMatch(score=model.match_score(raw), face=f.detail,
+                                                      face_index=f.face_index)
+            (resp.face_matches if raw >= min_raw else resp.unmatched_faces).append(match)
+        return resp
+
+    def DetectFaces(self, request: face_search_pb2.DetectFacesRequest, context: grpc.ServicerContext
+                    ) -> face_search_pb2.DetectFacesResponse:
+        p = self._who()
+        task = self._accept(p, request.image, probe=True)
+        task.MergeFrom(events_pb2.PipelineTask(operation=events_pb2.PIPELINE_OPERATION_DETECT,
+                                               max_faces=_MAX_PROBE_FACES))
+        resp = self._run(context, p, task).detect_faces
+        resp.request_id = self._request_id(context)
+        return resp
+
+    # -------------------------------------------------------------------------------------- users
+    def CreateUser(self, request: face_search_pb2.CreateUserRequest, context: grpc.ServicerContext
+                   ) -> face_search_pb2.CreateUserResponse:
+        p = self._who()
+        self._collection(p.agency_id, request.collection_id)
+        user = self.search.call("CreateUser", search_pb2.VectorUserRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id))
+        return face_search_pb2.CreateUserResponse(user=user)
+
+    def DeleteUser(self, request: face_search_pb2.DeleteUserRequest, context: grpc.ServicerContext
+                   ) -> face_search_pb2.DeleteUserResponse:
+        p = self._who()
+        self._collection(p.agency_id, request.collection_id)
+        resp = self.search.call("DeleteUser", search_pb2.VectorUserRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id,
+            delete_faces=request.delete_faces))
+        self._erase_objects(p.agency_id, list(resp.deleted_faces))
+        return face_search_pb2.DeleteUserResponse()
+
+    def ListUsers(self, request: face_search_pb2.ListUsersRequest, context: grpc.ServicerContext
+                  ) -> face_search_pb2.ListUsersResponse:
+        p = self._who()
+        self._collection(p.agency_id, request.collection_id)
+        return self.search.call("ListUsers", search_pb2.ListVectorUsersRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, page=request.page))
+
+    def AssociateFaces(self, request: face_search_pb2.AssociateFacesRequest, context: grpc.ServicerContext
+                       ) -> face_search_pb2.AssociateFacesResponse:
+        p = self._who()
+        if not request.user_id:
+            raise InvalidArgument("user_id is empty")
+        if not 0 < len(request.face_ids) <= 100:
+            raise InvalidArgument("face_ids must name 1 to 100 faces")
+        self._collection(p.agency_id, request.collection_id)
+        resp = self.search.call("SetFacesUser", search_pb2.SetFacesUserRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id,
+            face_ids=request.face_ids))
+        return face_search_pb2.AssociateFacesResponse(
+            associated_face_ids=[c.face_id for c in resp.changes if c.changed], user=resp.user,
+            unsuccessful=[face_search_pb2.UnsuccessfulFaceAssociation(face_id=c.face_id, reason=c.reason)
+                          for c in resp.changes if not c.changed])
+
+    def DisassociateFaces(self, request: face_search_pb2.DisassociateFacesRequest, context: grpc.ServicerContext
+                          ) -> face_search_pb2.DisassociateFacesResponse:
+        p = self._who()
+        self._collection(p.agency_id, request.collection_id)
+        owned = self.search.call("GetFaces", search_pb2.GetFacesRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids))
+        mine = [f.face.face_id for f in owned.faces if f.face.user_id == request.user_id]
+        resp = self.search.call("SetFacesUser", search_pb2.SetFacesUserRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, user_id="", face_ids=mine))
+        done = {c.face_id for c in resp.changes if c.changed}
+        return face_search_pb2.DisassociateFacesResponse(
+            disassociated_face_ids=[f for f in request.face_ids if f in done],
+            unsuccessful=[face_search_pb2.UnsuccessfulFaceAssociation(
+                face_id=f, reason=f"not associated to user {request.user_id!r}")
+                for f in request.face_ids if f not in done])
+
+    def SearchUsers(self, request: face_search_pb2.SearchUsersRequest, context: grpc.ServicerContext
+                    ) -> face_search_pb2.SearchUsersResponse:
+        p = self._who()
+        _check_context(request.context)
+        max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
+        collection = self._collection(p.agency_id, request.collection_id)
+        model = load_score_model(collection.face_model_version)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        query = request.WhichOneof("query")
+        if query is None:
+            raise InvalidArgument("set user_id or face_id to search with")
+        sel = search_pb2.GetFacesRequest(agency_id=p.agency_id, collection_id=request.collection_id,
+                                         with_embeddings=True, page=common_pb2.PageRequest(page_size=100))
+        if query == "user_id":
+            sel.user_id = request.user_id
+        else:
+            sel.face_ids.append(request.face_id)
+        probes = self.search.call("GetFaces", sel).faces
+        if not probes:
+            raise NotFound(f"{query} {getattr(request, query)!r} has no faces in collection "
+                           f"{request.collection_id!r}")
+        results = self.search.call("SearchVectors", search_pb2.SearchVectorsRequest(
+            agency_id=p.agency_id, collection_id=request.collection_id, top_k=min(4096, max_users * 20),
+            min_raw_score=min_raw, queries=[search_pb2.QueryVector(values=f.embedding) for f in probes])).results
+        best: dict[str, search_pb2.VectorHit] = {}
+        for hits in results:
+            for h in hits.matches:
+                uid = h.face.user_id
+                if uid and uid != (request.user_id if query == "user_id" else "") and \
+                        (uid not in best or h.raw_score > best[uid].raw_score):
+                    best[uid] = h
+        ranked = sorted(best.items(), key=lambda kv: -kv[1].raw_score)[:max_users]
+        return face_search_pb2.SearchUsersResponse(
+            provenance=self._provenance(context, model, min_raw),
+            user_matches=[face_search_pb2.UserMatch(rank=i + 1, score=model.match_score(h.raw_score),
+                                                    user=face_search_pb2.User(user_id=uid), best_face_id=h.face.face_id)
+                          for i, (uid, h) in enumerate(ranked)])
+
+    def SearchUsersByImage(self, request: face_search_pb2.SearchUsersByImageRequest,
+                           context: grpc.ServicerContext) -> face_search_pb2.SearchUsersByImageResponse:
+        p = self._who()
+        _check_context(request.context)
+        max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
+        collection = self._collection(p.agency_id, request.collection_id)
+        model = load_score_model(collection.face_model_version)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        task = self._accept(p, request.image, probe=True)
+        task.MergeFrom(events_pb2.PipelineTask(
+            operation=events_pb2.PIPELINE_OPERATION_SEARCH_USERS, collection_id=request.collection_id,
+            max_faces=1, largest_face_only=True, quality_filter=request.quality_filter, max_matches=max_users,
+            min_raw_score=min_raw, context=request.context, face_model_version=collection.face_model_version))
+        return self._run(context, p, task).search_users_by_image
+
+    # ---------------------------------------------------------------------------------- requests
+    def GetRequest(self, request: face_search_pb2.GetRequestRequest, context: grpc.ServicerContext
+                   ) -> face_search_pb2.GetRequestResponse:
+        p = self._who()
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,128}", request.request_id):
+            raise InvalidArgument("request_id is empty or malformed")
+        return self.gateway.lookup(p.agency_id, request.request_id)
 
 
 def register(server: grpc.Server, servicer: FaceSearchServicer) -> Sequence[str]:
     face_search_pb2_grpc.add_FaceSearchServicer_to_server(servicer, server)
     return [face_search_pb2.DESCRIPTOR.services_by_name["FaceSearch"].full_name]
+
+
+def _check_collection_id(collection_id: str) -> None:
+    if not _COLLECTION_RE.match(collection_id or ""):
+        raise InvalidArgument(f"collection_id {collection_id!r} is invalid: use 1-255 of a-z, A-Z, 0-9, '_', '.', '-'")
+
+
+def _check_context(ctx: common_pb2.SearchContext) -> None:
+    missing = [name for name in ("case_id", "purpose") if not getattr(ctx, name).strip()]
+    if missing:
+        raise FailedPrecondition(f"every search needs a case id and a purpose; missing: {', '.join(missing)} "
+                                 f"(set context.case_id and context.purpose)")
+
+
+def _bounded(value: int, *, default: int, upper: int, name: str) -> int:
+    if value == 0:
+        return default
+    if not 1 <= value <= upper:
+        raise InvalidArgument(f"{name}={value} is out of range: use 1..{upper} (0 means {default})")
+    return value
+
+
+def _filtered_note(filtered: Sequence[common_pb2.UnindexedFace]) -> str:
+    if not filtered:
+        return ""
+    reasons = sorted({common_pb2.UnindexedReason.Name(r).removeprefix("UNINDEXED_REASON_").lower()
+                      for f in filtered for r in f.reasons})
+    return f" ({len(filtered)} face(s) filtered: {', '.join(reasons)})"

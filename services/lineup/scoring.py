@@ -86,7 +86,7 @@ def load_score_model(face_model_version: str = "", repository: Path = MODEL_REPO
         raise FailedPrecondition(f"face model {name!r} has no model card at {card_path}")
     card = json.loads(card_path.read_text())
     version = model_version(card["name"], card["version"])
-    if face_model_version and face_model_version != version:
+    if "/" in face_model_version and face_model_version != version:
         raise FailedPrecondition(f"collection is pinned to {face_model_version} but the deployment serves "
                                  f"{version}; keep the old model deployed or re-enroll into a new collection")
     return ScoreModel(face_model_version=version, calibration=from_card(card), dimension=int(card["embedding_dim"]))

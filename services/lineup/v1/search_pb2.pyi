@@ -131,20 +131,22 @@ class SearchVectorsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[CandidateList, _Mapping]]] = ..., face_model_version: _Optional[str] = ...) -> None: ...
 
 class GetFacesRequest(_message.Message):
-    __slots__ = ("agency_id", "collection_id", "face_ids", "user_id", "page", "with_embeddings")
+    __slots__ = ("agency_id", "collection_id", "face_ids", "user_id", "page", "with_embeddings", "image_id")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     FACE_IDS_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
     WITH_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     agency_id: str
     collection_id: str
     face_ids: _containers.RepeatedScalarFieldContainer[str]
     user_id: str
     page: _common_pb2.PageRequest
     with_embeddings: bool
-    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., face_ids: _Optional[_Iterable[str]] = ..., user_id: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., with_embeddings: _Optional[bool] = ...) -> None: ...
+    image_id: str
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., face_ids: _Optional[_Iterable[str]] = ..., user_id: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., with_embeddings: _Optional[bool] = ..., image_id: _Optional[str] = ...) -> None: ...
 
 class GetFacesResponse(_message.Message):
     __slots__ = ("faces", "page")
