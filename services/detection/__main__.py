@@ -1,16 +1,44 @@
-"""Entrypoint: `python -m detection`."""
+"""Entrypoint: `python -m detection` (the gRPC API plus the `lineup.images` consumer)."""
 
 from __future__ import annotations
 
+from detection.detector import FaceAnalyser, FaceDetector
+from detection.faces import FaceFinder, served_version
+from detection.inference import TracedBackend
 from detection.servicer import DetectionServiceServicer, register
 from detection.settings import DetectionSettings
+from detection.stage import DetectionStage, build_consumer
+from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
+from lineup.kafka.producer import EnvelopeProducer
+from lineup.modelkit.backends import TritonBackend
+from lineup.objectstore import ObjectStore
+from lineup.pipeline import ResultPublisher, ResultStore
 from lineup.service import run_service
+from lineup.settings import SettingsError, env_name
 
 
 def build(settings: DetectionSettings) -> ServiceServer:
-    servicer = DetectionServiceServicer(settings)
-    return ServiceServer(settings=settings, register=lambda server: register(server, servicer))
+    """Missing credentials stop the process (exit 2) before it connects anywhere. Triton is reached lazily:
+    while it is down, messages are retried and then fail with UNAVAILABLE instead of the pod crash-looping."""
+    settings.require("minio_access_key", "minio_secret_key")
+    backend = TracedBackend(TritonBackend(settings.triton_url, timeout_s=settings.triton_timeout_s),
+                            server_address=settings.triton_url)
+    detector = FaceDetector(backend, model_name=settings.detector_model, min_face_px=settings.min_face_px)
+    try:
+        version = served_version(settings.detector_model)
+    except FailedPrecondition as exc:
+        raise SettingsError(f"{env_name('detector_model')}: {exc.message}") from None
+    finder = FaceFinder(FaceAnalyser(detector), max_faces=settings.max_faces, model_version=version)
+    store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
+                        secure=settings.minio_secure)
+    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
+                              topic_prefix=settings.topic_prefix)
+    consumer = build_consumer(settings, DetectionStage(settings, finder, store, producer, results), producer, results)
+    servicer = DetectionServiceServicer(settings, finder, store)
+    return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
+                         workers=[consumer], closers=[producer.close, backend.close])
 
 
 def main() -> int:

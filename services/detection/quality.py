@@ -144,3 +144,33 @@ def assess(chip: np.ndarray, box: tuple[float, float, float, float], confidence:
     band = Band.LOW if low else (Band.MEDIUM if not_high else Band.HIGH)
     return Quality(sharpness=sharp, brightness=bright, face_size_px=size, band=band,
                    reasons=tuple(low + not_high))
+
+
+def shortfalls(quality: Quality, pose: Pose, confidence: float, bar: Band) -> tuple[str, ...]:
+    """The measurements that keep a face below `bar`, by the same thresholds as `assess`.
+
+    `Quality.reasons` mixes what made a face LOW with what only kept it from HIGH; a quality filter
+    needs exactly the measurements that fail *its* bar (docs/pipeline.md, "Quality filter"). Names:
+    small, blurred, dark, overexposed, pose (beyond the HIGH limits), extreme_pose, low_confidence.
+    Empty exactly when `quality.band >= bar`.
+    """
+    if bar <= Band.LOW:
+        return ()
+    high = bar >= Band.HIGH
+    out: list[str] = []
+    if quality.face_size_px < (HIGH_FACE_PX if high else MIN_FACE_PX):
+        out.append("small")
+    if quality.sharpness < (HIGH_SHARPNESS if high else LOW_SHARPNESS):
+        out.append("blurred")
+    lo, hi = HIGH_BRIGHTNESS if high else LOW_BRIGHTNESS
+    if quality.brightness < lo:
+        out.append("dark")
+    elif quality.brightness > hi:
+        out.append("overexposed")
+    if abs(pose.yaw) > LOW_YAW or abs(pose.pitch) > LOW_PITCH:
+        out.append("extreme_pose")
+    elif high and (abs(pose.yaw) > HIGH_YAW or abs(pose.pitch) > HIGH_PITCH):
+        out.append("pose")
+    if confidence < LOW_CONFIDENCE:
+        out.append("low_confidence")
+    return tuple(out)

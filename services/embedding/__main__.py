@@ -1,16 +1,48 @@
-"""Entrypoint: `python -m embedding`."""
+"""Entrypoint: `python -m embedding` (the gRPC API plus the batching `lineup.faces.detected` consumer)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+from embedding.embedder import FaceEmbedder
+from embedding.inference import TracedBackend
+from embedding.models import load_face_model
 from embedding.servicer import EmbeddingServiceServicer, register
 from embedding.settings import EmbeddingSettings
+from embedding.stage import EmbeddingStage, build_consumer
+from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
+from lineup.kafka.producer import EnvelopeProducer
+from lineup.modelkit.backends import TritonBackend
+from lineup.objectstore import ObjectStore
+from lineup.pipeline import ResultPublisher, ResultStore
 from lineup.service import run_service
+from lineup.settings import SettingsError, env_name
 
 
 def build(settings: EmbeddingSettings) -> ServiceServer:
-    servicer = EmbeddingServiceServicer(settings)
-    return ServiceServer(settings=settings, register=lambda server: register(server, servicer))
+    """Missing credentials or an unknown model stop the process (exit 2) before it connects anywhere.
+    Triton is reached lazily: while it is down, messages are retried and then fail with UNAVAILABLE, and
+    Embed answers UNAVAILABLE, instead of the pod crash-looping."""
+    settings.require("minio_access_key", "minio_secret_key")
+    try:
+        model = load_face_model(settings.face_model)
+    except FailedPrecondition as exc:
+        raise SettingsError(f"{env_name('face_model')}: {exc.message}") from None
+    backend = TracedBackend(TritonBackend(settings.triton_url, timeout_s=settings.triton_timeout_s),
+                            server_address=settings.triton_url)
+    embedder = FaceEmbedder(backend, model_name=model.name, batch_size=settings.triton_max_batch)
+    store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
+                        secure=settings.minio_secure)
+    pool = ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch")
+    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
+                              topic_prefix=settings.topic_prefix)
+    stage = EmbeddingStage(settings, embedder, backend, model, store, producer, results, pool)
+    consumer = build_consumer(settings, stage, producer, results)
+    servicer = EmbeddingServiceServicer(settings, embedder, model, store, pool)
+    return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
+                         workers=[consumer], closers=[producer.close, pool.shutdown, backend.close])
 
 
 def main() -> int:

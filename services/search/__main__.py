@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from lineup.grpcserver import ServiceServer
+from collections.abc import Callable
+
+from lineup.grpcserver import ServiceServer, Worker
 from lineup.service import run_service
 from search.servicer import SearchServiceServicer, register
 from search.settings import SearchSettings
+from search.stage import build_stage
 from search.store import FaceStore
 
 
 def build(settings: SearchSettings) -> ServiceServer:
     """Bad Milvus settings (empty URI, unknown index type) raise SettingsError here, so the process exits
     with code 2 before serving. Milvus being down is not a settings error: the store connects lazily and
-    RPCs answer UNAVAILABLE until it is back, instead of the pod crash-looping."""
+    RPCs answer UNAVAILABLE until it is back, instead of the pod crash-looping.
+
+    With `pipeline_stage` (the default) the service also runs the pipeline's search stage as a worker;
+    on shutdown the consumer finishes its message first, then the producer and the store are closed."""
     store = FaceStore.from_settings(settings)
     servicer = SearchServiceServicer(settings, store)
+    workers: list[Worker] = []
+    closers: list[Callable[[], None]] = [store.close]
+    if settings.pipeline_stage:
+        consumer, producer = build_stage(settings, store)
+        workers.append(consumer)
+        closers.insert(0, producer.close)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
-                         closers=[store.close])
+                         workers=workers, closers=closers)
 
 
 def main() -> int:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from lineup.v1 import common_pb2, search_pb2, search_pb2_grpc
+from lineup.v1 import common_pb2, face_search_pb2, search_pb2, search_pb2_grpc
 from search.settings import SearchSettings
-from search.store import BoundingBox, FaceRow, FaceStore
+from search.store import BoundingBox, CollectionInfo, FaceRow, FaceStore, UserRecord
 
 
 class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
@@ -25,9 +25,26 @@ class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
 
     def EnsureCollection(self, request: search_pb2.EnsureCollectionRequest, context: grpc.ServicerContext,
                          ) -> search_pb2.EnsureCollectionResponse:
-        created, version = self.store.ensure_collection(request.agency_id, request.collection_id,
-                                                        request.face_model_version, request.dimension)
+        created, version = self.store.ensure_collection(
+            request.agency_id, request.collection_id, request.face_model_version, request.dimension,
+            face_retention_days=request.face_retention_days, tags=dict(request.tags),
+            must_create=request.must_create)
         return search_pb2.EnsureCollectionResponse(created=created, face_model_version=version)
+
+    def DescribeCollection(self, request: search_pb2.DescribeVectorCollectionRequest,
+                           context: grpc.ServicerContext) -> search_pb2.VectorCollection:
+        described = self.store.describe_collection(request.agency_id, request.collection_id)
+        return vector_collection(described.info, face_count=described.face_count,
+                                 user_count=described.user_count)
+
+    def ListCollections(self, request: search_pb2.ListVectorCollectionsRequest, context: grpc.ServicerContext,
+                        ) -> search_pb2.ListVectorCollectionsResponse:
+        # counts are left out: they cost two queries per collection; DescribeCollection has them
+        page = self.store.list_collections(request.agency_id, page_size=request.page.page_size,
+                                           page_token=request.page.page_token)
+        return search_pb2.ListVectorCollectionsResponse(
+            collections=[vector_collection(info) for info in page.collections],
+            page=common_pb2.PageResponse(next_page_token=page.next_page_token))
 
     def DropCollection(self, request: search_pb2.DropCollectionRequest, context: grpc.ServicerContext,
                        ) -> search_pb2.DropCollectionResponse:
@@ -56,7 +73,8 @@ class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
     def GetFaces(self, request: search_pb2.GetFacesRequest, context: grpc.ServicerContext,
                  ) -> search_pb2.GetFacesResponse:
         page = self.store.get_faces(request.agency_id, request.collection_id, face_ids=list(request.face_ids),
-                                    user_id=request.user_id, page_size=request.page.page_size,
+                                    user_id=request.user_id, image_id=request.image_id,
+                                    page_size=request.page.page_size,
                                     page_token=request.page.page_token, with_embeddings=request.with_embeddings)
         return search_pb2.GetFacesResponse(
             faces=[face_vector(row, request.collection_id) for row in page.faces],
@@ -71,6 +89,36 @@ class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
                    ) -> search_pb2.CountFacesResponse:
         return search_pb2.CountFacesResponse(face_count=self.store.count_faces(request.agency_id,
                                                                                request.collection_id))
+
+    # ------------------------------------------------------------------------------------------ users
+
+    def CreateUser(self, request: search_pb2.VectorUserRequest, context: grpc.ServicerContext,
+                   ) -> face_search_pb2.User:
+        return user_message(self.store.create_user(request.agency_id, request.collection_id, request.user_id))
+
+    def DeleteUser(self, request: search_pb2.VectorUserRequest, context: grpc.ServicerContext,
+                   ) -> search_pb2.DeleteVectorUserResponse:
+        done = self.store.delete_user(request.agency_id, request.collection_id, request.user_id,
+                                      delete_faces=request.delete_faces)
+        return search_pb2.DeleteVectorUserResponse(
+            disassociated_face_ids=done.disassociated_face_ids,
+            deleted_faces=[face_vector(row, request.collection_id) for row in done.deleted_faces])
+
+    def ListUsers(self, request: search_pb2.ListVectorUsersRequest, context: grpc.ServicerContext,
+                  ) -> face_search_pb2.ListUsersResponse:
+        page = self.store.list_users(request.agency_id, request.collection_id, page_size=request.page.page_size,
+                                     page_token=request.page.page_token)
+        return face_search_pb2.ListUsersResponse(users=[user_message(u) for u in page.users],
+                                                 page=common_pb2.PageResponse(next_page_token=page.next_page_token))
+
+    def SetFacesUser(self, request: search_pb2.SetFacesUserRequest, context: grpc.ServicerContext,
+                     ) -> search_pb2.SetFacesUserResponse:
+        changes, user = self.store.set_faces_user(request.agency_id, request.collection_id, request.user_id,
+                                                  list(request.face_ids))
+        return search_pb2.SetFacesUserResponse(
+            changes=[search_pb2.FaceUserChange(face_id=c.face_id, changed=c.changed, reason=c.reason)
+                     for c in changes],
+            user=user_message(user) if user is not None else None)
 
 
 # ------------------------------------------------------------------------------------- proto <-> domain
@@ -96,6 +144,26 @@ def face_message(row: FaceRow, collection_id: str) -> common_pb2.Face:
         external_image_id=row.external_image_id, confidence=row.confidence, user_id=row.user_id,
         face_model_version=row.face_model_version, indexed_at=indexed_at,
         bounding_box=common_pb2.BoundingBox(left=box.left, top=box.top, width=box.width, height=box.height))
+
+
+def timestamp_ms(ms: int) -> Timestamp:
+    ts = Timestamp()
+    ts.FromMilliseconds(ms)
+    return ts
+
+
+def vector_collection(info: CollectionInfo, *, face_count: int = 0, user_count: int = 0,
+                      ) -> search_pb2.VectorCollection:
+    return search_pb2.VectorCollection(
+        collection_id=info.collection_id, face_model_version=info.face_model_version, dimension=info.dimension,
+        face_count=face_count, user_count=user_count,
+        created_at=timestamp_ms(info.created_at_ms) if info.created_at_ms else None,
+        face_retention_days=info.face_retention_days, tags=dict(info.tags))
+
+
+def user_message(user: UserRecord) -> face_search_pb2.User:
+    return face_search_pb2.User(user_id=user.user_id, face_count=user.face_count,
+                                created_at=timestamp_ms(user.created_at_ms))
 
 
 def face_vector(row: FaceRow, collection_id: str) -> search_pb2.FaceVector:

@@ -9,6 +9,10 @@ depth against a bug that writes into the wrong database). docs/search.md explain
 Model pinning: a collection records the face model version that produced its vectors (collection
 property `lineup.face_model_version`) and its dimension (the vector field); vectors of another model
 are refused, because cosine scores between two models' embeddings mean nothing.
+
+Users (an identity grouping faces of one collection) are records in one more Milvus collection per agency
+database, `lineup_users` (key `<collection hash>:<user id>`); a face's association is its row's `user_id`.
+Every Milvus call runs inside an OpenTelemetry CLIENT span (`milvus <method>`).
 """
 
 from __future__ import annotations
@@ -16,24 +20,28 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import logging
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import grpc
+from opentelemetry import trace
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from lineup.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from lineup.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from lineup.settings import SettingsError, env_name
 from search.settings import SearchSettings
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("lineup.milvus")
 T = TypeVar("T")
 
 #: budget of one Milvus call (pymilvus retries transient errors within it)
@@ -54,6 +62,20 @@ COLLECTION_PREFIX = "c_"
 PROP_MODEL_VERSION = "lineup.face_model_version"
 PROP_COLLECTION_ID = "lineup.collection_id"
 PROP_AGENCY_ID = "lineup.agency_id"
+PROP_CREATED_AT = "lineup.created_at_ms"
+PROP_RETENTION_DAYS = "lineup.face_retention_days"
+PROP_TAGS = "lineup.tags"  # JSON object
+
+#: the per-agency collection of user records (face collections all start with COLLECTION_PREFIX)
+USERS_COLLECTION = "lineup_users"
+#: Milvus requires a vector field in every collection; user records carry this constant 2-d one
+USER_VECTOR_DIM = 2
+#: Milvus' ceiling for offset + limit of one query
+QUERY_LIMIT = 16384
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_RETENTION_DAYS = 36500
 
 # index types Milvus Lite 3.2.2 builds (docs/infra/milvus.md) and Milvus clusters accept
 INDEX_BUILD_PARAMS: dict[str, dict[str, int]] = {
@@ -127,8 +149,55 @@ class FacePage:
 
 @dataclass(frozen=True)
 class CollectionInfo:
+    """What a collection keeps in its Milvus properties (set at creation, never changed)."""
+
     face_model_version: str
     dimension: int
+    collection_id: str = ""
+    created_at_ms: int = 0  # 0 for collections created before the property existed
+    face_retention_days: int = 0  # 0: keep faces until deleted
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CollectionDescription:
+    info: CollectionInfo
+    face_count: int
+    user_count: int
+
+
+@dataclass(frozen=True)
+class CollectionPage:
+    collections: list[CollectionInfo]  # ordered by collection id
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    user_id: str
+    face_count: int
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[UserRecord]  # ordered by user id
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class DeletedUser:
+    """What DeleteUser did to the user's faces: disassociated them, or (delete_faces) removed them."""
+
+    disassociated_face_ids: list[str]
+    deleted_faces: list[FaceRow]
+
+
+@dataclass(frozen=True)
+class FaceUserChange:
+    face_id: str
+    changed: bool
+    reason: str = ""  # why not: "not found", "associated to user u2", ...
 
 
 # ---------------------------------------------------------------------------------------------- naming
@@ -148,23 +217,33 @@ def collection_name(collection_id: str) -> str:
         raise InvalidArgument(f"collection id {collection_id!r} is not valid: use 1-255 of A-Z, a-z, 0-9, "
                               f"'_', '.' and '-'")
     readable = re.sub(r"[^A-Za-z0-9_]", "_", collection_id)[:40]
-    digest = hashlib.sha256(collection_id.encode()).hexdigest()[:16]
-    return f"{COLLECTION_PREFIX}{readable}_{digest}"
+    return f"{COLLECTION_PREFIX}{readable}_{collection_digest(collection_id)}"
 
 
-def encode_page_token(last_face_id: str) -> str:
-    return base64.urlsafe_b64encode(last_face_id.encode()).decode().rstrip("=")
+def collection_digest(collection_id: str) -> str:
+    return hashlib.sha256(collection_id.encode()).hexdigest()[:16]
 
 
-def decode_page_token(token: str) -> str:
-    """The last face id of the previous page; the token is opaque to callers but carries no secret."""
+def user_key(collection_id: str, user_id: str) -> str:
+    """Primary key of a user record: unique per (collection, user) within the agency's database, and
+    sorted like the user ids of one collection (same prefix), which is what ListUsers pages on."""
+    return f"{collection_digest(collection_id)}:{user_id}"
+
+
+def encode_page_token(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, pattern: re.Pattern[str] = _FACE_ID_RE) -> str:
+    """The last id (face, user or collection) of the previous page; the token is opaque to callers but
+    carries no secret. It is validated like the id it stands for, because it ends up in a filter."""
     try:
-        face_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        last_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        face_id = ""
-    if not _FACE_ID_RE.match(face_id):
+        last_id = ""
+    if not pattern.match(last_id):
         raise InvalidArgument("page token is not valid: pass the next_page_token of the previous response")
-    return face_id
+    return last_id
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -209,6 +288,23 @@ def _check_row(row: FaceRow, dimension: int) -> None:
         if len(getattr(row, name)) > limit:
             raise InvalidArgument(f"face {row.face_id}: {name} is longer than {limit} characters")
     _check_vector(row.embedding, dimension, f"embedding of face {row.face_id}")
+
+
+def _page_size(page_size: int) -> int:
+    page_size = page_size or DEFAULT_PAGE_SIZE
+    if not 0 < page_size <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page size {page_size} is out of range 1..{MAX_PAGE_SIZE}")
+    return page_size
+
+
+def _check_tags(tags: Mapping[str, str]) -> None:
+    if len(tags) > MAX_TAGS:
+        raise InvalidArgument(f"{len(tags)} tags; a collection takes at most {MAX_TAGS}")
+    for key, value in tags.items():
+        if not 0 < len(key) <= MAX_TAG_KEY:
+            raise InvalidArgument(f"tag key {key[:40]!r} must be 1-{MAX_TAG_KEY} characters")
+        if len(value) > MAX_TAG_VALUE:
+            raise InvalidArgument(f"tag {key!r}: the value is longer than {MAX_TAG_VALUE} characters")
 
 
 def _quote(value: str) -> str:
@@ -264,8 +360,10 @@ class FaceStore:
         self.timeout_s = timeout_s
         self._token = token
         self._lock = threading.Lock()
-        self._clients: dict[str, MilvusClient] = {}  # database name -> client bound to it
+        self._clients: dict[str, _TracedClient] = {}  # database name -> client bound to it
         self._databases: set[str] = set()  # databases known to exist
+        self._users_ready: set[str] = set()  # databases whose users collection is known to exist
+        self._names: dict[tuple[str, str], str] = {}  # (database, Milvus name) -> Lineup collection id
 
     @classmethod
     def from_settings(cls, settings: SearchSettings, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> FaceStore:
@@ -280,29 +378,43 @@ class FaceStore:
 
     # ----------------------------------------------------------------------------------- collections
 
-    def ensure_collection(self, agency_id: str, collection_id: str, face_model_version: str,
-                          dimension: int) -> tuple[bool, str]:
+    def ensure_collection(self, agency_id: str, collection_id: str, face_model_version: str, dimension: int, *,
+                          face_retention_days: int = 0, tags: Mapping[str, str] | None = None,
+                          must_create: bool = False) -> tuple[bool, str]:
         """Create the collection pinned to (model, dimension), or check an existing one against them.
 
         Returns (created, pinned model version). Idempotent, so the front door can call it before every
-        enrolment; a racing creator is tolerated (the loser re-reads what the winner pinned)."""
+        enrolment; a racing creator is tolerated (the loser re-reads what the winner pinned). Retention and
+        tags are kept from creation; an existing collection keeps its own. `must_create` (the public
+        CreateCollection) turns "it exists already" into ALREADY_EXISTS instead of reusing it."""
         db, name = database_name(agency_id), collection_name(collection_id)
         if not face_model_version or len(face_model_version) > _MAX_LEN["face_model_version"]:
             raise InvalidArgument("face model version must be 1-128 characters")
         if not 0 < dimension <= MAX_DIMENSION:
             raise InvalidArgument(f"dimension {dimension} is out of range 1..{MAX_DIMENSION}")
+        if not 0 <= face_retention_days <= MAX_RETENTION_DAYS:
+            raise InvalidArgument(f"face retention {face_retention_days} days is out of range "
+                                  f"0..{MAX_RETENTION_DAYS} (0: keep until deleted)")
+        tags = dict(tags or {})
+        _check_tags(tags)
         with self._errors(collection_id):
             self._ensure_database(db)
             client = self._client(db)
             if not client.has_collection(name, timeout=self.timeout_s):
                 try:
-                    self._create(client, name, agency_id, collection_id, face_model_version, dimension)
-                    log.info("collection created", extra={"agency_id": agency_id, "collection_id": collection_id,
-                                                          "face_model_version": face_model_version})
-                    return True, face_model_version
+                    self._create(client, name, agency_id, collection_id, face_model_version, dimension,
+                                 face_retention_days, tags)
                 except MilvusException:
                     if not client.has_collection(name, timeout=self.timeout_s):
                         raise
+                else:
+                    # users left behind by a drop that died half-way must not reappear in the new collection
+                    self._delete_users_of(client, collection_id)
+                    log.info("collection created", extra={"agency_id": agency_id, "collection_id": collection_id,
+                                                          "face_model_version": face_model_version})
+                    return True, face_model_version
+            if must_create:
+                raise AlreadyExists(f"collection {collection_id!r} already exists")
             info = self._describe(client, name, collection_id)
         if info.face_model_version != face_model_version or info.dimension != dimension:
             raise FailedPrecondition(
@@ -312,11 +424,15 @@ class FaceStore:
         return False, info.face_model_version
 
     def drop_collection(self, agency_id: str, collection_id: str) -> int:
-        """Drop the collection; returns how many faces it held (for the erasure receipt)."""
+        """Drop the collection and its users; returns how many faces it held (for the erasure receipt).
+
+        Faces go first: if the user records' delete fails afterwards, they are invisible (every user call
+        needs the collection) and a later EnsureCollection of the same id removes them."""
         client, name = self._existing(agency_id, collection_id)
         with self._errors(collection_id):
             count = self._count(client, name)
             client.drop_collection(name, timeout=self.timeout_s)
+            self._delete_users_of(client, collection_id)
         log.info("collection dropped", extra={"agency_id": agency_id, "collection_id": collection_id,
                                               "faces": count})
         return count
@@ -326,6 +442,195 @@ class FaceStore:
         with self._errors(collection_id):
             return self._describe(client, name, collection_id)
 
+    def describe_collection(self, agency_id: str, collection_id: str) -> CollectionDescription:
+        """Pinned model, dimension, creation time, retention, tags and exact face and user counts."""
+        client, name = self._existing(agency_id, collection_id)
+        with self._errors(collection_id):
+            info = self._describe(client, name, collection_id)
+            faces = self._count(client, name)
+            users = self._count_users(client, collection_id)
+        return CollectionDescription(info=info, face_count=faces, user_count=users)
+
+    def list_collections(self, agency_id: str, *, page_size: int = 0, page_token: str = "") -> CollectionPage:
+        """The agency's collections in collection-id order, a page at a time (token: the last id served).
+
+        Milvus names are lossy, so the Lineup id comes from each collection's `lineup.collection_id`
+        property. Milvus cannot list by property, so a call lists the database's collection names and
+        describes the ones it has not seen before (a name's id never changes: it is derived from the id),
+        then describes the page it returns; that is O(collections of the agency), fine for the tens to
+        hundreds an agency has."""
+        page_size = _page_size(page_size)
+        after = decode_page_token(page_token, _COLLECTION_RE) if page_token else ""
+        db = database_name(agency_id)
+        try:
+            with self._errors(""):
+                return self._list_collections(db, agency_id, after, page_size)
+        except NotFound:  # the agency's database went away while listing: it has no collections
+            return CollectionPage(collections=[], next_page_token="")
+
+    def _list_collections(self, db: str, agency_id: str, after: str, page_size: int) -> CollectionPage:
+        if not self._database_exists(db):
+            return CollectionPage(collections=[], next_page_token="")
+        client = self._client(db)
+        fresh: dict[str, CollectionInfo] = {}  # described during this call
+        ids: dict[str, str] = {}  # collection id -> Milvus name
+        for name in client.list_collections(timeout=self.timeout_s):
+            if not name.startswith(COLLECTION_PREFIX):
+                continue  # the users collection
+            with self._lock:
+                cid = self._names.get((db, name))
+            if cid is None:
+                info = self._describe_any(client, name, agency_id)
+                if info is None:
+                    continue
+                fresh[name], cid = info, info.collection_id
+                with self._lock:
+                    self._names[(db, name)] = cid
+            ids[cid] = name
+        chosen = sorted(cid for cid in ids if cid > after)[:page_size + 1]
+        more = len(chosen) > page_size
+        page: list[CollectionInfo] = []
+        for cid in chosen[:page_size]:
+            info = fresh.get(ids[cid]) or self._describe_any(client, ids[cid], agency_id)
+            if info is not None:  # None: dropped meanwhile
+                page.append(info)
+        return CollectionPage(collections=page, next_page_token=encode_page_token(chosen[page_size - 1]) if more
+                              else "")
+
+    # ----------------------------------------------------------------------------------- users
+
+    def create_user(self, agency_id: str, collection_id: str, user_id: str) -> UserRecord:
+        """A new user of the collection; ALREADY_EXISTS if it is there. Two racing creators both succeed
+        (the record is written by key), which is harmless: they created the same thing."""
+        _check_user_id(user_id)
+        client, _ = self._existing(agency_id, collection_id)
+        with self._errors(collection_id):
+            self._ensure_users_collection(client)
+            if self._get_user(client, collection_id, user_id) is not None:
+                raise AlreadyExists(f"user {user_id!r} already exists in collection {collection_id!r}")
+            now_ms = int(time.time() * 1000)
+            client.upsert(USERS_COLLECTION, [{
+                "key": user_key(collection_id, user_id), "collection_id": collection_id, "user_id": user_id,
+                "agency_id": agency_id, "created_at": now_ms, "vector": [1.0, 0.0]}], timeout=self.timeout_s)
+        log.info("user created", extra={"agency_id": agency_id, "collection_id": collection_id, "user_id": user_id})
+        return UserRecord(user_id=user_id, face_count=0, created_at_ms=now_ms)
+
+    def delete_user(self, agency_id: str, collection_id: str, user_id: str, *,
+                    delete_faces: bool = False) -> DeletedUser:
+        """Remove a user: its faces are disassociated (kept, user_id cleared) or, with `delete_faces`, deleted
+        and returned for the erasure receipt. The faces go before the record, so a retry after a failure
+        half-way finishes the job instead of leaving faces pointing at a user that no longer exists."""
+        _check_user_id(user_id)
+        client, name = self._existing(agency_id, collection_id)
+        with self._errors(collection_id):
+            if self._get_user(client, collection_id, user_id) is None:
+                raise NotFound(f"user {user_id!r} not found in collection {collection_id!r}")
+        disassociated: list[str] = []
+        deleted: list[FaceRow] = []
+        token = ""
+        while True:
+            page = self.get_faces(agency_id, collection_id, user_id=user_id, page_size=MAX_PAGE_SIZE,
+                                  page_token=token, with_embeddings=not delete_faces)
+            if delete_faces:
+                deleted += self.delete_faces(agency_id, collection_id, [f.face_id for f in page.faces])
+            elif page.faces:
+                self._write(agency_id, collection_id, client, name, [replace(f, user_id="") for f in page.faces])
+                disassociated += [f.face_id for f in page.faces]
+            token = page.next_page_token
+            if not token:
+                break
+        with self._errors(collection_id):
+            client.delete(USERS_COLLECTION, ids=[user_key(collection_id, user_id)], timeout=self.timeout_s)
+        log.info("user deleted", extra={"agency_id": agency_id, "collection_id": collection_id, "user_id": user_id,
+                                        "disassociated": len(disassociated), "deleted_faces": len(deleted)})
+        return DeletedUser(disassociated_face_ids=disassociated, deleted_faces=deleted)
+
+    def list_users(self, agency_id: str, collection_id: str, *, page_size: int = 0, page_token: str = ""
+                   ) -> UserPage:
+        """A page of the collection's users in user-id order, each with its current face count."""
+        page_size = _page_size(page_size)
+        after = decode_page_token(page_token, _USER_ID_RE) if page_token else ""
+        client, name = self._existing(agency_id, collection_id)
+        with self._errors(collection_id):
+            if not self._has_users_collection(client):
+                return UserPage(users=[], next_page_token="")
+            expr = f"collection_id == {_quote(collection_id)} and agency_id == {_quote(agency_id)}"
+            if after:
+                expr += f" and key > {_quote(user_key(collection_id, after))}"
+            raw = self._read(client, USERS_COLLECTION, lambda: client.query(
+                USERS_COLLECTION, filter=expr, output_fields=["user_id", "created_at"], limit=page_size + 1,
+                consistency_level="Strong", timeout=self.timeout_s, iterator="True", reduce_stop_for_best="True"))
+            records = sorted((str(r["user_id"]), int(r["created_at"])) for r in raw)
+            more = len(records) > page_size
+            records = records[:page_size]
+            counts = self._face_counts(client, name, agency_id, [u for u, _ in records])
+        users = [UserRecord(user_id=u, face_count=counts.get(u, 0), created_at_ms=at) for u, at in records]
+        return UserPage(users=users, next_page_token=encode_page_token(users[-1].user_id) if more else "")
+
+    def get_users(self, agency_id: str, collection_id: str, user_ids: Sequence[str]) -> dict[str, UserRecord]:
+        """The given users that exist, with their face counts (for search-by-user results)."""
+        for user_id in user_ids:
+            _check_user_id(user_id)
+        if not user_ids:
+            return {}
+        client, name = self._existing(agency_id, collection_id)
+        with self._errors(collection_id):
+            if not self._has_users_collection(client):
+                return {}
+            raw = self._read(client, USERS_COLLECTION, lambda: client.get(
+                USERS_COLLECTION, ids=[user_key(collection_id, u) for u in dict.fromkeys(user_ids)],
+                output_fields=["user_id", "created_at", "agency_id", "collection_id"], consistency_level="Strong",
+                timeout=self.timeout_s))
+            found = {str(r["user_id"]): int(r["created_at"]) for r in raw
+                     if r["agency_id"] == agency_id and r["collection_id"] == collection_id}
+            counts = self._face_counts(client, name, agency_id, list(found))
+        return {u: UserRecord(user_id=u, face_count=counts.get(u, 0), created_at_ms=at) for u, at in found.items()}
+
+    def set_faces_user(self, agency_id: str, collection_id: str, user_id: str, face_ids: Sequence[str]
+                       ) -> tuple[list[FaceUserChange], UserRecord | None]:
+        """Associate faces to `user_id`, or disassociate them when it is empty, by rewriting their rows.
+
+        A face of another user is reported ("associated to user u2"), never moved: re-assigning a face
+        between identities must be a deliberate disassociate + associate. Unknown faces are reported
+        ("not found"). Returns one change per distinct face id (in request order) and, when associating, the
+        user with its face count afterwards. An unknown user is NOT_FOUND."""
+        _check_face_ids(face_ids)
+        if user_id:
+            _check_user_id(user_id)
+        client, name = self._existing(agency_id, collection_id)
+        with self._errors(collection_id):
+            user = self._get_user(client, collection_id, user_id) if user_id else None
+            if user_id and user is None:
+                raise NotFound(f"user {user_id!r} not found in collection {collection_id!r}")
+            wanted = list(dict.fromkeys(face_ids))
+            rows: dict[str, FaceRow] = {}
+            if wanted:
+                raw = self._read(client, name, lambda: client.get(
+                    name, ids=wanted, output_fields=[*_SCALAR_FIELDS, "embedding"], consistency_level="Strong",
+                    timeout=self.timeout_s))
+                rows = {r.face_id: r for r in map(_row, (e for e in raw if e["agency_id"] == agency_id))}
+        changes: list[FaceUserChange] = []
+        writes: list[FaceRow] = []
+        for face_id in wanted:
+            row = rows.get(face_id)
+            if row is None:
+                changes.append(FaceUserChange(face_id, False, "not found"))
+            elif row.user_id == user_id:
+                changes.append(FaceUserChange(face_id, False, f"already associated to user {user_id}" if user_id
+                                              else "not associated to a user"))
+            elif user_id and row.user_id:
+                changes.append(FaceUserChange(face_id, False, f"associated to user {row.user_id}"))
+            else:
+                changes.append(FaceUserChange(face_id, True))
+                writes.append(replace(row, user_id=user_id))
+        if writes:
+            self._write(agency_id, collection_id, client, name, writes)
+        if user is None:
+            return changes, None
+        with self._errors(collection_id):
+            count = self._face_counts(client, name, agency_id, [user_id]).get(user_id, 0)
+        return changes, replace(user, face_count=count)
+
     # ----------------------------------------------------------------------------------- faces
 
     def upsert_faces(self, agency_id: str, collection_id: str, faces: Sequence[FaceRow]) -> int:
@@ -333,18 +638,15 @@ class FaceStore:
 
         Returns the number of distinct faces written (a repeated id in one call counts once, last wins)."""
         client, name = self._existing(agency_id, collection_id)
-        with self._errors(collection_id):
-            info = self._describe(client, name, collection_id)
-            rows = self._rows(faces, agency_id, info)
-            for start in range(0, len(rows), UPSERT_BATCH):
-                client.upsert(name, rows[start:start + UPSERT_BATCH], timeout=self.timeout_s)
-        return len(rows)
+        return self._write(agency_id, collection_id, client, name, faces)
 
     def search(self, agency_id: str, collection_id: str, queries: Sequence[Sequence[float]], *, top_k: int,
-               min_raw_score: float, user_id: str = "") -> SearchResult:
+               min_raw_score: float, user_id: str = "", associated_only: bool = False) -> SearchResult:
         """Top-k faces by cosine similarity per query, best first, keeping raw scores >= min_raw_score.
 
-        Filtering after the top-k is exact: the best k above a threshold are a prefix of the best k."""
+        Filtering after the top-k is exact: the best k above a threshold are a prefix of the best k.
+        `user_id` restricts to one user's faces, `associated_only` to faces of any user (user search), so
+        that unassociated faces do not use up the k."""
         if not 0 < len(queries) <= MAX_QUERIES:
             raise InvalidArgument(f"{len(queries)} query vectors; send 1 to {MAX_QUERIES}")
         if not 0 < top_k <= MAX_TOP_K:
@@ -357,6 +659,8 @@ class FaceStore:
             for i, q in enumerate(queries):
                 _check_vector(q, info.dimension, f"query vector {i}")
             expr = self._filter(agency_id, user_id=user_id)
+            if associated_only:
+                expr += ' and user_id != ""'
             raw = self._read(client, name, lambda: client.search(
                 name, data=[list(q) for q in queries], limit=top_k, filter=expr, output_fields=list(_SCALAR_FIELDS),
                 search_params=self._search_params(top_k), consistency_level="Strong", timeout=self.timeout_s))
@@ -366,18 +670,23 @@ class FaceStore:
         return SearchResult(face_model_version=info.face_model_version, results=results)
 
     def get_faces(self, agency_id: str, collection_id: str, *, face_ids: Sequence[str] = (), user_id: str = "",
-                  page_size: int = 0, page_token: str = "", with_embeddings: bool = False) -> FacePage:
+                  image_id: str = "", page_size: int = 0, page_token: str = "", with_embeddings: bool = False,
+                  ) -> FacePage:
         """A page of faces in face-id order. The token is the last id served, so pages never overlap or
-        skip, even while faces are added or deleted between calls."""
-        page_size = page_size or DEFAULT_PAGE_SIZE
-        if not 0 < page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page size {page_size} is out of range 1..{MAX_PAGE_SIZE}")
+        skip, even while faces are added or deleted between calls. `image_id` finds the faces cut from one
+        image (erasure asks whether an image is still referenced)."""
+        page_size = _page_size(page_size)
         _check_face_ids(face_ids)
         if user_id:
             _check_user_id(user_id)
+        if image_id and not _FACE_ID_RE.match(image_id):  # SHA-256 hex in practice; it ends up in the filter
+            raise InvalidArgument(f"image id {image_id!r} is not valid: use 1-64 of A-Z, a-z, 0-9, '_', '.', ':' "
+                                  f"and '-'")
         after = decode_page_token(page_token) if page_token else ""
         client, name = self._existing(agency_id, collection_id)
         expr = self._filter(agency_id, user_id=user_id, face_ids=face_ids, after=after)
+        if image_id:
+            expr += f" and image_id == {_quote(image_id)}"
         fields = [*_SCALAR_FIELDS, "embedding"] if with_embeddings else list(_SCALAR_FIELDS)
         with self._errors(collection_id):
             # iterator=True asks Milvus for primary-key order (what its own QueryIterator relies on)
@@ -425,10 +734,11 @@ class FaceStore:
             if _is_not_found(exc):
                 with self._lock:
                     self._databases.clear()  # may be stale: re-read on the next call
+                    self._users_ready.clear()
                 raise NotFound(f"collection {collection_id!r} not found") from exc
             raise
 
-    def _client(self, db: str) -> MilvusClient:
+    def _client(self, db: str) -> _TracedClient:
         """A client bound to one database. pymilvus shares one gRPC channel between clients with the same
         address and token; the database travels per call, so clients never switch databases under a
         concurrent request (MilvusClient.use_database would)."""
@@ -436,7 +746,8 @@ class FaceStore:
             client = self._clients.get(db)
         if client is not None:
             return client
-        client = MilvusClient(uri=self.uri, token=self._token, db_name=db, timeout=self.timeout_s)
+        client = _TracedClient(MilvusClient(uri=self.uri, token=self._token, db_name=db, timeout=self.timeout_s),
+                               self.uri, db)
         with self._lock:
             kept = self._clients.setdefault(db, client)
         if kept is not client:
@@ -463,7 +774,7 @@ class FaceStore:
         with self._lock:
             self._databases.add(db)
 
-    def _existing(self, agency_id: str, collection_id: str) -> tuple[MilvusClient, str]:
+    def _existing(self, agency_id: str, collection_id: str) -> tuple[_TracedClient, str]:
         """The client and Milvus name of a collection of this agency, or NotFound."""
         db, name = database_name(agency_id), collection_name(collection_id)
         with self._errors(collection_id):
@@ -474,8 +785,9 @@ class FaceStore:
                 raise NotFound(f"collection {collection_id!r} not found")
         return client, name
 
-    def _create(self, client: MilvusClient, name: str, agency_id: str, collection_id: str,
-                face_model_version: str, dimension: int) -> None:
+    def _create(self, client: _TracedClient, name: str, agency_id: str, collection_id: str,
+                face_model_version: str, dimension: int, face_retention_days: int, tags: Mapping[str, str],
+                ) -> None:
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("face_id", DataType.VARCHAR, max_length=64, is_primary=True)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dimension)
@@ -492,9 +804,11 @@ class FaceStore:
         client.create_collection(
             name, schema=schema, index_params=index, consistency_level="Strong", timeout=self.timeout_s,
             properties={PROP_MODEL_VERSION: face_model_version, PROP_COLLECTION_ID: collection_id,
-                        PROP_AGENCY_ID: agency_id})
+                        PROP_AGENCY_ID: agency_id, PROP_CREATED_AT: str(int(time.time() * 1000)),
+                        PROP_RETENTION_DAYS: str(face_retention_days),
+                        PROP_TAGS: json.dumps(dict(tags), sort_keys=True, ensure_ascii=False)})
 
-    def _read(self, client: MilvusClient, name: str, call: Callable[[], T]) -> T:
+    def _read(self, client: _TracedClient, name: str, call: Callable[[], T]) -> T:
         """Run a search/query, loading the collection first if Milvus has it released: Milvus Lite
         releases every collection on restart (a cluster keeps them loaded), and a search service that
         answered "not loaded" until someone called load() would be down for no reason."""
@@ -507,16 +821,126 @@ class FaceStore:
         client.load_collection(name, timeout=self.timeout_s)
         return call()
 
-    def _describe(self, client: MilvusClient, name: str, collection_id: str) -> CollectionInfo:
-        desc = client.describe_collection(name, timeout=self.timeout_s)
-        dims = [int(f["params"]["dim"]) for f in desc["fields"] if f["name"] == "embedding"]
-        version = str(desc.get("properties", {}).get(PROP_MODEL_VERSION, ""))
-        if not dims or not version:
+    def _describe(self, client: _TracedClient, name: str, collection_id: str) -> CollectionInfo:
+        info = _info(client.describe_collection(name, timeout=self.timeout_s))
+        if info is None:
             raise FailedPrecondition(f"collection {collection_id!r} was not created by Lineup's search service "
                                      f"(no pinned model or vector field)")
-        return CollectionInfo(face_model_version=version, dimension=dims[0])
+        return replace(info, collection_id=info.collection_id or collection_id)
 
-    def _count(self, client: MilvusClient, name: str) -> int:
+    def _describe_any(self, client: _TracedClient, name: str, agency_id: str) -> CollectionInfo | None:
+        """A listed collection's info; None if it vanished meanwhile, was not made by Lineup, or (defence
+        in depth) belongs to another agency."""
+        try:
+            desc = client.describe_collection(name, timeout=self.timeout_s)
+        except MilvusException as exc:
+            if exc.code == _COLLECTION_NOT_FOUND:
+                return None
+            raise
+        info = _info(desc)
+        props = desc.get("properties", {})
+        if info is None or not info.collection_id or props.get(PROP_AGENCY_ID) != agency_id:
+            log.warning("skipping a collection Lineup did not create", extra={"collection": name})
+            return None
+        return info
+
+    def _write(self, agency_id: str, collection_id: str, client: _TracedClient, name: str,
+               faces: Sequence[FaceRow]) -> int:
+        with self._errors(collection_id):
+            info = self._describe(client, name, collection_id)
+            rows = self._rows(faces, agency_id, info)
+            for start in range(0, len(rows), UPSERT_BATCH):
+                client.upsert(name, rows[start:start + UPSERT_BATCH], timeout=self.timeout_s)
+        return len(rows)
+
+    # -- users: one `lineup_users` collection per agency database
+
+    def _has_users_collection(self, client: _TracedClient) -> bool:
+        with self._lock:
+            if client.db in self._users_ready:
+                return True
+        if not client.has_collection(USERS_COLLECTION, timeout=self.timeout_s):
+            return False
+        with self._lock:
+            self._users_ready.add(client.db)
+        return True
+
+    def _ensure_users_collection(self, client: _TracedClient) -> None:
+        """Created on the first CreateUser of the agency. Milvus needs a vector field in every collection;
+        user records carry a constant 2-d one and are only ever read by key or filter."""
+        if self._has_users_collection(client):
+            return
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("key", DataType.VARCHAR, max_length=160, is_primary=True)
+        schema.add_field("collection_id", DataType.VARCHAR, max_length=255)
+        schema.add_field("user_id", DataType.VARCHAR, max_length=_MAX_LEN["user_id"])
+        schema.add_field("agency_id", DataType.VARCHAR, max_length=63)
+        schema.add_field("created_at", DataType.INT64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=USER_VECTOR_DIM)
+        index = client.prepare_index_params()
+        index.add_index("vector", index_type="FLAT", metric_type="L2")
+        index.add_index("collection_id", index_type="INVERTED")  # every read filters by collection
+        try:
+            client.create_collection(USERS_COLLECTION, schema=schema, index_params=index, consistency_level="Strong",
+                                     timeout=self.timeout_s)
+        except MilvusException:
+            if not client.has_collection(USERS_COLLECTION, timeout=self.timeout_s):  # lost a creation race?
+                raise
+        with self._lock:
+            self._users_ready.add(client.db)
+
+    def _get_user(self, client: _TracedClient, collection_id: str, user_id: str) -> UserRecord | None:
+        """The user's record (face count not filled in), or None."""
+        if not self._has_users_collection(client):
+            return None
+        raw = self._read(client, USERS_COLLECTION, lambda: client.get(
+            USERS_COLLECTION, ids=[user_key(collection_id, user_id)], output_fields=["collection_id", "created_at"],
+            consistency_level="Strong", timeout=self.timeout_s))
+        for r in raw:
+            if r["collection_id"] == collection_id:
+                return UserRecord(user_id=user_id, face_count=0, created_at_ms=int(r["created_at"]))
+        return None
+
+    def _count_users(self, client: _TracedClient, collection_id: str) -> int:
+        if not self._has_users_collection(client):
+            return 0
+        res = self._read(client, USERS_COLLECTION, lambda: client.query(
+            USERS_COLLECTION, filter=f"collection_id == {_quote(collection_id)}", output_fields=["count(*)"],
+            consistency_level="Strong", timeout=self.timeout_s))
+        return int(res[0]["count(*)"])
+
+    def _delete_users_of(self, client: _TracedClient, collection_id: str) -> None:
+        if self._has_users_collection(client):
+            self._read(client, USERS_COLLECTION, lambda: client.delete(
+                USERS_COLLECTION, filter=f"collection_id == {_quote(collection_id)}", timeout=self.timeout_s))
+
+    def _face_counts(self, client: _TracedClient, name: str, agency_id: str, user_ids: Sequence[str],
+                     ) -> dict[str, int]:
+        """Faces per user, counted from the face rows themselves (so DeleteFaces, SetFacesUser and the
+        pipeline never have a counter to keep in step). Pages by face id, so any number of faces works."""
+        counts: dict[str, int] = {}
+        if not user_ids:
+            return counts
+        users = ", ".join(_quote(u) for u in user_ids)
+        after = ""
+        while True:
+            expr = f"agency_id == {_quote(agency_id)} and user_id in [{users}]"
+            if after:
+                expr += f" and face_id > {_quote(after)}"
+
+            def page(expr: str = expr) -> list[dict[str, Any]]:
+                return client.query(
+                    name, filter=expr, output_fields=["face_id", "user_id"], limit=QUERY_LIMIT,
+                    consistency_level="Strong", timeout=self.timeout_s, iterator="True", reduce_stop_for_best="True")
+
+            raw = self._read(client, name, page)
+            for r in raw:
+                counts[r["user_id"]] = counts.get(r["user_id"], 0) + 1
+            if len(raw) < QUERY_LIMIT:
+                return counts
+            after = max(str(r["face_id"]) for r in raw)
+
+    def _count(self, client: _TracedClient, name: str) -> int:
         """Exact count (Strong consistency; deletes and overwritten upserts are not counted).
 
         Unlike reads that return faces, the count does not filter on agency_id: the database already
@@ -557,6 +981,58 @@ class FaceStore:
         elif self.index_type.startswith("IVF"):
             params = {"nprobe": 16}
         return {"metric_type": "COSINE", "params": params}
+
+
+class _TracedClient:
+    """A MilvusClient bound to one database whose every call runs in a CLIENT span (`milvus <method>`), so
+    a request's trace shows each vector-store round trip with its database and collection, and its
+    failure. Wrapping the client, rather than each call site, means no call can be left out."""
+
+    _UNTRACED = frozenset({"close", "create_schema", "prepare_index_params"})  # local, no round trip
+
+    def __init__(self, client: MilvusClient, uri: str, db: str) -> None:
+        self._inner = client
+        self.db = db
+        parts = urlsplit(uri if "://" in uri else f"http://{uri}")
+        self._attrs: dict[str, str | int] = {"rpc.system": "milvus", "db.system.name": "milvus",
+                                             "db.namespace": db, "server.address": parts.hostname or uri}
+        if parts.port:
+            self._attrs["server.port"] = parts.port
+
+    def __getattr__(self, method: str) -> Any:
+        target = getattr(self._inner, method)
+        if method in self._UNTRACED or not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            attrs = {**self._attrs, "rpc.method": method, "db.operation.name": method}
+            collection = args[0] if args and isinstance(args[0], str) else kwargs.get("collection_name")
+            if isinstance(collection, str):
+                attrs["db.collection.name"] = collection
+            with tracer.start_as_current_span(f"milvus {method}", kind=trace.SpanKind.CLIENT, attributes=attrs):
+                return target(*args, **kwargs)
+
+        return call
+
+
+def _info(desc: Mapping[str, Any]) -> CollectionInfo | None:
+    """A collection's Lineup properties from Milvus' description; None if Lineup did not create it."""
+    dims = [int(f["params"]["dim"]) for f in desc.get("fields", []) if f["name"] == "embedding"]
+    props = desc.get("properties", {}) or {}
+    version = str(props.get(PROP_MODEL_VERSION, ""))
+    if not dims or not version:
+        return None
+    try:
+        tags = json.loads(props.get(PROP_TAGS) or "{}")
+        created_at = int(props.get(PROP_CREATED_AT) or 0)
+        retention = int(props.get(PROP_RETENTION_DAYS) or 0)
+    except ValueError:
+        log.warning("collection has unreadable Lineup properties", extra={"collection": desc.get("collection_name")})
+        tags, created_at, retention = {}, 0, 0
+    return CollectionInfo(face_model_version=version, dimension=dims[0],
+                          collection_id=str(props.get(PROP_COLLECTION_ID, "")), created_at_ms=created_at,
+                          face_retention_days=retention,
+                          tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {})
 
 
 def _record(face: FaceRow, agency_id: str) -> dict[str, Any]:

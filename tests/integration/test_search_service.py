@@ -52,7 +52,9 @@ def agency(milvus_uri: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stub(milvus_uri: str) -> Iterator[search_pb2_grpc.SearchServiceStub]:
-    settings = load_settings(SearchSettings, {}, grpc_port=_free_port(), milvus_uri=milvus_uri, shutdown_grace_s=0.5)
+    # the API alone: the pipeline stage (Kafka) is tested in test_search_stage.py
+    settings = load_settings(SearchSettings, {}, grpc_port=_free_port(), milvus_uri=milvus_uri, shutdown_grace_s=0.5,
+                             pipeline_stage=False)
     server: ServiceServer = build(settings)
     port = server.start()
     try:
@@ -96,6 +98,11 @@ def test_enrol_search_list_count_over_grpc(stub: search_pb2_grpc.SearchServiceSt
         agency_id=agency, collection_id="bookings", page=common_pb2.PageRequest(page_size=1)), timeout=30)
     assert [f.face.face_id for f in listed.faces] == ["f1"] and listed.page.next_page_token
     assert listed.faces[0].crop.key == "crops/f1.jpg" and not listed.faces[0].embedding
+    by_image = stub.GetFaces(search_pb2.GetFacesRequest(
+        agency_id=agency, collection_id="bookings", image_id="cd" * 32), timeout=30)
+    assert [f.face.face_id for f in by_image.faces] == ["f1", "f2"]
+    assert not stub.GetFaces(search_pb2.GetFacesRequest(
+        agency_id=agency, collection_id="bookings", image_id="ef" * 32), timeout=30).faces
 
     deleted = stub.DeleteFaceVectors(search_pb2.DeleteFaceVectorsRequest(
         agency_id=agency, collection_id="bookings", face_ids=["f1", "nope"]), timeout=30)
@@ -125,3 +132,82 @@ def test_errors_map_to_status_codes(stub: search_pb2_grpc.SearchServiceStub, age
             call()  # type: ignore[operator]
         assert err.value.code() == code
         assert text in err.value.details()
+
+
+def test_collection_properties_listing_and_must_create(stub: search_pb2_grpc.SearchServiceStub, agency: str) -> None:
+    for cid, days in (("zeta", 0), ("alpha.1", 90)):
+        created = stub.EnsureCollection(search_pb2.EnsureCollectionRequest(
+            agency_id=agency, collection_id=cid, face_model_version=MODEL, dimension=DIM, face_retention_days=days,
+            tags={"unit": cid}, must_create=True), timeout=30)
+        assert created.created
+    with pytest.raises(grpc.RpcError) as err:
+        stub.EnsureCollection(search_pb2.EnsureCollectionRequest(
+            agency_id=agency, collection_id="zeta", face_model_version=MODEL, dimension=DIM, must_create=True),
+            timeout=30)
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    stub.UpsertFaces(search_pb2.UpsertFacesRequest(agency_id=agency, collection_id="alpha.1",
+                                                   faces=[_face_vector("f1", 1), _face_vector("f2", 2)]), timeout=30)
+    stub.CreateUser(search_pb2.VectorUserRequest(agency_id=agency, collection_id="alpha.1", user_id="u1"), timeout=30)
+    described = stub.DescribeCollection(search_pb2.DescribeVectorCollectionRequest(
+        agency_id=agency, collection_id="alpha.1"), timeout=30)
+    assert (described.collection_id, described.face_model_version, described.dimension) == ("alpha.1", MODEL, DIM)
+    assert (described.face_count, described.user_count, described.face_retention_days) == (2, 1, 90)
+    assert dict(described.tags) == {"unit": "alpha.1"} and described.created_at.seconds > 1_700_000_000
+
+    first = stub.ListCollections(search_pb2.ListVectorCollectionsRequest(
+        agency_id=agency, page=common_pb2.PageRequest(page_size=1)), timeout=30)
+    assert [c.collection_id for c in first.collections] == ["alpha.1"] and first.page.next_page_token
+    listed: list[str] = [c.collection_id for c in first.collections]
+    token = first.page.next_page_token
+    while token:
+        page = stub.ListCollections(search_pb2.ListVectorCollectionsRequest(
+            agency_id=agency, page=common_pb2.PageRequest(page_size=1, page_token=token)), timeout=30)
+        listed += [c.collection_id for c in page.collections]
+        token = page.page.next_page_token
+    assert listed == sorted(listed) and {"alpha.1", "zeta"} <= set(listed)
+
+
+def test_users_over_grpc(stub: search_pb2_grpc.SearchServiceStub, agency: str) -> None:
+    stub.EnsureCollection(search_pb2.EnsureCollectionRequest(
+        agency_id=agency, collection_id="people", face_model_version=MODEL, dimension=DIM), timeout=30)
+    stub.UpsertFaces(search_pb2.UpsertFacesRequest(agency_id=agency, collection_id="people",
+                                                   faces=[_face_vector(f"f{i}", i) for i in range(1, 4)]), timeout=30)
+    user = stub.CreateUser(search_pb2.VectorUserRequest(agency_id=agency, collection_id="people", user_id="u1"),
+                           timeout=30)
+    assert (user.user_id, user.face_count) == ("u1", 0) and user.created_at.seconds > 0
+    stub.CreateUser(search_pb2.VectorUserRequest(agency_id=agency, collection_id="people", user_id="u2"), timeout=30)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateUser(search_pb2.VectorUserRequest(agency_id=agency, collection_id="people", user_id="u1"),
+                        timeout=30)
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    set1 = stub.SetFacesUser(search_pb2.SetFacesUserRequest(
+        agency_id=agency, collection_id="people", user_id="u1", face_ids=["f1", "f2", "nope"]), timeout=30)
+    assert [(c.face_id, c.changed, c.reason) for c in set1.changes] == [
+        ("f1", True, ""), ("f2", True, ""), ("nope", False, "not found")]
+    assert set1.user.face_count == 2
+    set2 = stub.SetFacesUser(search_pb2.SetFacesUserRequest(
+        agency_id=agency, collection_id="people", user_id="u2", face_ids=["f2", "f3"]), timeout=30)
+    assert [(c.face_id, c.changed, c.reason) for c in set2.changes] == [
+        ("f2", False, "associated to user u1"), ("f3", True, "")]
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SetFacesUser(search_pb2.SetFacesUserRequest(
+            agency_id=agency, collection_id="people", user_id="ghost", face_ids=["f3"]), timeout=30)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    users = stub.ListUsers(search_pb2.ListVectorUsersRequest(agency_id=agency, collection_id="people"), timeout=30)
+    assert [(u.user_id, u.face_count) for u in users.users] == [("u1", 2), ("u2", 1)]
+
+    kept = stub.DeleteUser(search_pb2.VectorUserRequest(agency_id=agency, collection_id="people", user_id="u1"),
+                           timeout=30)
+    assert sorted(kept.disassociated_face_ids) == ["f1", "f2"] and not kept.deleted_faces
+    erased = stub.DeleteUser(search_pb2.VectorUserRequest(agency_id=agency, collection_id="people", user_id="u2",
+                                                          delete_faces=True), timeout=30)
+    assert [(f.face.face_id, f.crop.key) for f in erased.deleted_faces] == [("f3", "crops/f3.jpg")]
+    count = stub.CountFaces(search_pb2.CountFacesRequest(agency_id=agency, collection_id="people"), timeout=30)
+    assert count.face_count == 2
+    with pytest.raises(grpc.RpcError) as err:
+        stub.DeleteUser(search_pb2.VectorUserRequest(agency_id=agency, collection_id="people", user_id="u2"),
+                        timeout=30)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

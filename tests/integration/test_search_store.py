@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lineup.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from lineup.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from search.store import (
     MAX_TOP_K,
     FaceRow,
@@ -242,6 +242,16 @@ def test_pagination_covers_every_face_exactly_once_in_id_order(store: FaceStore,
         store.get_faces(agency, cid, page_size=1001)
 
 
+def test_faces_of_one_image(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency, [FaceRow(face_id=f"f{i}", image_id=("aa" if i < 2 else "bb") * 32,
+                                              embedding=tuple(_unit(i + 1))) for i in range(3)])
+    assert [f.face_id for f in store.get_faces(agency, cid, image_id="aa" * 32).faces] == ["f0", "f1"]
+    assert [f.face_id for f in store.get_faces(agency, cid, image_id="bb" * 32, page_size=1).faces] == ["f2"]
+    assert store.get_faces(agency, cid, image_id="cc" * 32).faces == []
+    with pytest.raises(InvalidArgument, match="image id"):
+        store.get_faces(agency, cid, image_id='x" or true')
+
+
 # ------------------------------------------------------------------------------------------ delete
 
 
@@ -311,3 +321,160 @@ def test_unreachable_milvus_is_unavailable() -> None:
         down.count_faces("some-agency", "c1")
     with pytest.raises(Unavailable):
         down.ensure_collection("some-agency", "c1", MODEL, DIM)
+
+
+# ------------------------------------------------------------------------------------------ collection properties
+
+
+def test_retention_and_tags_are_kept_and_must_create_refuses_an_existing_collection(
+        store: FaceStore, agency: str) -> None:
+    cid = f"tagged.{uuid.uuid4().hex[:8]}"
+    tags = {"unit": "robbery", "retention-basis": "statute §12"}
+    assert store.ensure_collection(agency, cid, MODEL, DIM, face_retention_days=30, tags=tags,
+                                   must_create=True) == (True, MODEL)
+    store.upsert_faces(agency, cid, [_face("f1", _unit(1)), _face("f2", _unit(2))])
+
+    described = store.describe_collection(agency, cid)
+    info = described.info
+    assert (info.collection_id, info.face_model_version, info.dimension) == (cid, MODEL, DIM)
+    assert (info.face_retention_days, dict(info.tags)) == (30, tags)
+    assert info.created_at_ms > 1_700_000_000_000
+    assert (described.face_count, described.user_count) == (2, 0)
+
+    with pytest.raises(AlreadyExists, match=f"collection '{cid}' already exists"):
+        store.ensure_collection(agency, cid, MODEL, DIM, must_create=True)
+    # without must_create an existing collection is reused and keeps its own retention and tags
+    assert store.ensure_collection(agency, cid, MODEL, DIM, face_retention_days=1, tags={"x": "y"}) == (False, MODEL)
+    assert store.describe_collection(agency, cid).info.tags == tags
+
+    for bad in ({"k" * 129: "v"}, {"": "v"}, {"k": "v" * 257}, {f"k{i}": "v" for i in range(51)}):
+        with pytest.raises(InvalidArgument, match="tag"):
+            store.ensure_collection(agency, f"bad.{uuid.uuid4().hex[:6]}", MODEL, DIM, tags=bad)
+    with pytest.raises(InvalidArgument, match="retention"):
+        store.ensure_collection(agency, "bad-retention", MODEL, DIM, face_retention_days=-1)
+    with pytest.raises(NotFound):
+        store.describe_collection(agency, "no-such-collection")
+
+
+def test_list_collections_pages_in_collection_id_order(store: FaceStore, new_agency: Callable[[], str]) -> None:
+    agency = new_agency()
+    assert store.list_collections(agency).collections == []  # no database yet
+    ids = ["b.2", "a-1", "A_3", "c", "a.1"]  # 'a-1' and 'a.1' share a readable Milvus name part
+    for i, cid in enumerate(ids):
+        store.ensure_collection(agency, cid, MODEL, DIM, face_retention_days=i)
+    store.create_user(agency, "c", "u1")  # the users collection lives in the same database, never listed
+
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = store.list_collections(agency, page_size=2, page_token=token)
+        assert len(page.collections) <= 2
+        seen += [c.collection_id for c in page.collections]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == sorted(ids)
+    [first] = store.list_collections(agency, page_size=1).collections
+    assert (first.collection_id, first.face_model_version, first.face_retention_days) == ("A_3", MODEL, 2)
+    # a second store (another replica) has no cached names and lists the same
+    other = FaceStore(store.uri, timeout_s=TIMEOUT_S)
+    try:
+        assert [c.collection_id for c in other.list_collections(agency).collections] == sorted(ids)
+    finally:
+        other.close()
+    store.drop_collection(agency, "b.2")
+    assert [c.collection_id for c in store.list_collections(agency).collections] == ["A_3", "a-1", "a.1", "c"]
+    with pytest.raises(InvalidArgument, match="page token"):
+        store.list_collections(agency, page_token="////")
+
+
+# ------------------------------------------------------------------------------------------ users
+
+
+def test_users_create_associate_list_and_delete(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency, [_face(f"f{i}", _unit(i)) for i in range(1, 7)])
+    u1 = store.create_user(agency, cid, "u1")
+    assert (u1.user_id, u1.face_count) == ("u1", 0) and u1.created_at_ms > 0
+    store.create_user(agency, cid, "u2")
+    with pytest.raises(AlreadyExists, match="user 'u1' already exists"):
+        store.create_user(agency, cid, "u1")
+    with pytest.raises(InvalidArgument, match="user id"):
+        store.create_user(agency, cid, "bad user")
+
+    changes, user = store.set_faces_user(agency, cid, "u1", ["f1", "f2", "missing", "f1"])
+    assert [(c.face_id, c.changed, c.reason) for c in changes] == [
+        ("f1", True, ""), ("f2", True, ""), ("missing", False, "not found")]
+    assert user is not None and user.face_count == 2
+    changes, user = store.set_faces_user(agency, cid, "u2", ["f2", "f3"])
+    assert [(c.face_id, c.changed, c.reason) for c in changes] == [
+        ("f2", False, "associated to user u1"), ("f3", True, "")]  # reported, not moved
+    assert user is not None and user.face_count == 1
+    changes, _ = store.set_faces_user(agency, cid, "u1", ["f1"])
+    assert (changes[0].changed, changes[0].reason) == (False, "already associated to user u1")
+    with pytest.raises(NotFound, match="user 'ghost' not found"):
+        store.set_faces_user(agency, cid, "ghost", ["f4"])
+    # the association is the face row's user_id: search and listing see it, the vector is unchanged
+    [row] = store.get_faces(agency, cid, face_ids=["f1"], with_embeddings=True).faces
+    assert row.user_id == "u1" and row.embedding == tuple(_unit(1))
+    assert [h.face.face_id for h in store.search(agency, cid, [_unit(3)], top_k=10, min_raw_score=-1.0,
+                                                associated_only=True).results[0]] == ["f3", "f1", "f2"]
+
+    page = store.list_users(agency, cid, page_size=1)
+    assert [(u.user_id, u.face_count) for u in page.users] == [("u1", 2)]
+    rest = store.list_users(agency, cid, page_token=page.next_page_token)
+    assert [(u.user_id, u.face_count) for u in rest.users] == [("u2", 1)] and rest.next_page_token == ""
+    assert store.describe_collection(agency, cid).user_count == 2
+    assert set(store.get_users(agency, cid, ["u1", "u2", "nobody"])) == {"u1", "u2"}
+
+    # disassociate with an empty user id
+    changes, user = store.set_faces_user(agency, cid, "", ["f2", "f4"])
+    assert [(c.face_id, c.changed, c.reason) for c in changes] == [
+        ("f2", True, ""), ("f4", False, "not associated to a user")]
+    assert user is None
+
+    # DeleteUser keeps the faces (disassociated) unless told to delete them
+    store.set_faces_user(agency, cid, "u1", ["f2"])
+    done = store.delete_user(agency, cid, "u1")
+    assert sorted(done.disassociated_face_ids) == ["f1", "f2"] and done.deleted_faces == []
+    assert {f.face_id: f.user_id for f in store.get_faces(agency, cid).faces}["f1"] == ""
+    assert store.count_faces(agency, cid) == 6
+    done = store.delete_user(agency, cid, "u2", delete_faces=True)
+    assert [f.face_id for f in done.deleted_faces] == ["f3"] and done.disassociated_face_ids == []
+    assert store.count_faces(agency, cid) == 5
+    assert store.list_users(agency, cid).users == []
+    with pytest.raises(NotFound, match="user 'u1' not found"):
+        store.delete_user(agency, cid, "u1")
+
+
+def test_dropping_a_collection_drops_its_users(store: FaceStore, agency: str) -> None:
+    cid = _collection(store, agency)
+    other = _collection(store, agency)
+    store.create_user(agency, cid, "u1")
+    store.create_user(agency, other, "u1")  # the same user id in another collection is another user
+    store.drop_collection(agency, cid)
+    assert store.ensure_collection(agency, cid, MODEL, DIM) == (True, MODEL)
+    assert store.list_users(agency, cid).users == []
+    assert [u.user_id for u in store.list_users(agency, other).users] == ["u1"]
+    with pytest.raises(NotFound):
+        store.create_user(agency, "never-created", "u1")
+
+
+def test_every_milvus_call_has_a_client_span(store: FaceStore, agency: str) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from lineup.telemetry import setup_telemetry
+
+    exporter = InMemorySpanExporter()
+    setup_telemetry("integration-tests", span_processors=[SimpleSpanProcessor(exporter)])
+    cid = _collection(store, agency, [_face("f1", _unit(1))])
+    exporter.clear()
+    store.search(agency, cid, [_unit(1)], top_k=1, min_raw_score=0.0)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    search = spans["milvus search"]
+    assert search.kind == SpanKind.CLIENT
+    assert search.attributes is not None
+    assert search.attributes["rpc.system"] == "milvus"
+    assert search.attributes["db.namespace"] == database_name(agency)
+    assert search.attributes["db.collection.name"] == collection_name(cid)

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from lineup.errors import InvalidArgument
 from lineup.grpcserver import ServiceServer
 from lineup.settings import load_settings
-from lineup.v1 import detection_pb2, detection_pb2_grpc, embedding_pb2, embedding_pb2_grpc
+from lineup.v1 import embedding_pb2, embedding_pb2_grpc, search_pb2, search_pb2_grpc
 from search.settings import SearchSettings
 
 
@@ -44,10 +44,12 @@ def _wait_serving(channel: grpc.Channel, timeout_s: float = 30.0) -> None:
 
 
 @pytest.fixture
-def detection_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
+def search_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`search` with its Kafka stage off needs no other server to start (Milvus is reached lazily)."""
     port = _free_port()
-    env = {**os.environ, "LINEUP_GRPC_PORT": str(port), "LINEUP_SHUTDOWN_GRACE_S": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "detection"], env=env, stdout=subprocess.PIPE,
+    env = {**os.environ, "LINEUP_GRPC_PORT": str(port), "LINEUP_SHUTDOWN_GRACE_S": "2",
+           "LINEUP_PIPELINE_STAGE": "false", "LINEUP_MILVUS_URI": "http://127.0.0.1:1"}
+    proc = subprocess.Popen([sys.executable, "-m", "search"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     yield proc, port
     if proc.poll() is None:
@@ -56,12 +58,12 @@ def detection_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
 
 
 def test_service_answers_health_and_reflection_then_stops_on_sigterm(
-        detection_process: tuple[subprocess.Popen[str], int]) -> None:
-    proc, port = detection_process
+        search_process: tuple[subprocess.Popen[str], int]) -> None:
+    proc, port = search_process
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         _wait_serving(channel)
         health = health_pb2_grpc.HealthStub(channel)
-        service = "lineup.v1.DetectionService"
+        service = "lineup.v1.SearchService"
         assert health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status == \
             health_pb2.HealthCheckResponse.SERVING
 
@@ -71,10 +73,11 @@ def test_service_answers_health_and_reflection_then_stops_on_sigterm(
         names = {s.name for s in responses[0].list_services_response.service}
         assert {service, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
 
-        # not implemented yet: an honest UNIMPLEMENTED, never a fake answer
+        # a real RPC through the interceptor: bad input is refused before any dependency is touched
         with pytest.raises(grpc.RpcError) as err:
-            detection_pb2_grpc.DetectionServiceStub(channel).Detect(detection_pb2.DetectRequest(), timeout=5)
-        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            search_pb2_grpc.SearchServiceStub(channel).CountFaces(
+                search_pb2.CountFacesRequest(agency_id="../x", collection_id="c"), timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)

@@ -1,4 +1,10 @@
-"""`python -m lineup.devstack up|down|status|clean-data [component ...]`: the local stack's lifecycle."""
+"""`python -m lineup.devstack up|down|status|clean-data [component ...]`: the local stack's lifecycle.
+
+`python -m lineup.devstack services up|down|status [service[@n] ...]` does the same for Lineup's own
+services (ingest, detection, embedding, search; `detection@2` is a second replica). `services up`
+first makes sure the infrastructure is up, since every service needs it. `status` and `down` without
+arguments cover both the infrastructure and the services (services are stopped first).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import time
 
 from lineup.devstack.base import Component, StackError, stack_paths
 from lineup.devstack.components import REGISTRY, load
+from lineup.devstack.services import SERVICE_PORTS, ServiceProcess, known_services, load_service
 
 
 def _select(names: list[str]) -> list[Component]:
@@ -18,12 +25,50 @@ def _select(names: list[str]) -> list[Component]:
     return [load(n) for n in (names or list(REGISTRY))]
 
 
+def _up(comps: list[Component]) -> None:
+    for c in comps:
+        t0 = time.monotonic()
+        print(f"[up] {c.name} ...", flush=True)
+        how = c.start()
+        print(f"[up] {c.name} {how}, healthy on 127.0.0.1:{c.ports[0]} ({time.monotonic() - t0:.1f}s)",
+              flush=True)
+
+
+def _down(comps: list[Component]) -> None:
+    for c in reversed(comps):
+        print(f"[down] {c.name}: {'stopped' if c.stop() else 'not started by us'}", flush=True)
+
+
+def _services(argv: list[str]) -> None:
+    """`services up|down|status [service[@n] ...]`; no names: the four services (down: also replicas)."""
+    if not argv or argv[0] not in ("up", "down", "status"):
+        raise StackError("usage: python -m lineup.devstack services up|down|status [service[@n] ...] "
+                         f"(services: {', '.join(SERVICE_PORTS)})")
+    action, specs = argv[0], argv[1:]
+    procs: list[ServiceProcess] = [load_service(s) for s in specs]
+    if action == "up":
+        _up(_select([]))  # every service needs Kafka, MinIO, Milvus and Triton
+        _up(list(procs or [ServiceProcess(s) for s in SERVICE_PORTS]))
+    elif action == "down":
+        _down(list(procs or known_services()))
+    else:
+        for p in procs or known_services():
+            print(p.status_line(), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineup.devstack")
-    parser.add_argument("action", choices=["install", "up", "down", "status", "clean-data"])
-    parser.add_argument("components", nargs="*", help="default: all (kafka minio milvus triton)")
+    parser = argparse.ArgumentParser(
+        prog="python -m lineup.devstack",
+        epilog="services: python -m lineup.devstack services up|down|status [service[@n] ...]")
+    parser.add_argument("action", choices=["install", "up", "down", "status", "clean-data", "services"])
+    parser.add_argument("components", nargs="*",
+                        help="default: all (kafka minio milvus triton); for `services`: up|down|status "
+                             f"then services ({' '.join(SERVICE_PORTS)}, replicas as detection@2)")
     args = parser.parse_args(argv)
     try:
+        if args.action == "services":
+            _services(args.components)
+            return 0
         comps = _select(args.components)
         if args.action == "install":
             for c in comps:
@@ -32,20 +77,18 @@ def main(argv: list[str] | None = None) -> int:
                 c.install()
                 print(f"[install] {c.name} ready ({time.monotonic() - t0:.1f}s)", flush=True)
         elif args.action == "up":
-            for c in comps:
-                t0 = time.monotonic()
-                print(f"[up] {c.name} ...", flush=True)
-                how = c.start()
-                print(f"[up] {c.name} {how}, healthy on 127.0.0.1:{c.ports[0]} ({time.monotonic() - t0:.1f}s)",
-                      flush=True)
+            _up(comps)
         elif args.action == "down":
-            for c in reversed(comps):
-                print(f"[down] {c.name}: {'stopped' if c.stop() else 'not started by us'}", flush=True)
+            # whole stack: the services first, so none of them is left talking to stopped infrastructure
+            _down([*comps, *known_services()] if not args.components else comps)
         elif args.action == "status":
             for c in comps:
                 print(c.status_line(), flush=True)
+            if not args.components:
+                for p in known_services():
+                    print(p.status_line(), flush=True)
         elif args.action == "clean-data":
-            for c in reversed(comps):
+            for c in [*reversed(known_services()), *reversed(comps)]:
                 c.stop()
             data = stack_paths().data_dir
             shutil.rmtree(data, ignore_errors=True)

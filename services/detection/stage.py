@@ -1,0 +1,113 @@
+"""The detection pipeline stage: `ImageAccepted` on lineup.images -> `FacesDetected` (or DETECT's result).
+
+Per message: fetch the original from the object store, decode it upright, find faces, then either
+- DETECT: end the request with `PipelineResult{detect_faces}` (every face up to max_faces, no crops), or
+- otherwise: apply the quality filter and max_faces, store each kept face's aligned chip as PNG under
+  `lineup-crops/<agency>/crops/<request_id>/<face_index>.png`, and publish `FacesDetected` (also with no
+  faces, so the next stages can end the request with an empty result instead of a timeout).
+
+The consumer commits only after this returns, i.e. after the crops and the output message are durable; a
+replay rewrites the same crop keys and the next stages derive ids from (request id, face index).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.consumer.fetcher import ConsumerRecord
+
+from detection.faces import (
+    FaceFinder,
+    check_scope,
+    chip_png,
+    crop_key,
+    decode_image,
+    effective_max_faces,
+    face_detail,
+    select_faces,
+)
+from detection.settings import DetectionSettings
+from lineup.errors import InvalidArgument
+from lineup.kafka.consumer import EnvelopeConsumer
+from lineup.kafka.deadletter import DeadLetterPublisher
+from lineup.kafka.envelope import Decoded
+from lineup.kafka.producer import EnvelopeProducer
+from lineup.objectstore import ObjectStore
+from lineup.pipeline import ResultPublisher, forward
+from lineup.topology import BUCKETS, TOPICS
+from lineup.v1 import events_pb2, face_search_pb2
+
+log = logging.getLogger(__name__)
+
+
+def _topic(name: str) -> str:
+    """A topic name checked against lineup.topology, so a rename there fails at import, not in production."""
+    if name not in {t.name for t in TOPICS}:
+        raise RuntimeError(f"topic {name} is not in lineup.topology.TOPICS")
+    return name
+
+
+IMAGES_TOPIC = _topic("lineup.images")
+DETECTED_TOPIC = _topic("lineup.faces.detected")
+DEADLETTER_TOPIC = _topic("lineup.deadletter")
+
+
+class DetectionStage:
+    """The handler of the `detection` consumer group."""
+
+    def __init__(self, settings: DetectionSettings, finder: FaceFinder, store: ObjectStore,
+                 producer: EnvelopeProducer, results: ResultPublisher) -> None:
+        self.settings = settings
+        self.finder = finder
+        self.store = store
+        self.producer = producer
+        self.results = results
+
+    def handle(self, decoded: Decoded, record: ConsumerRecord) -> None:
+        env = decoded.envelope
+        if decoded.payload_kind != "image_accepted":
+            raise InvalidArgument(f"{IMAGES_TOPIC} carries ImageAccepted, not {decoded.payload_kind}")
+        task = env.image_accepted.task
+        if not env.request_id:
+            raise InvalidArgument("envelope has no request_id")
+        check_scope(task.image, (env.agency_id, task.owner_agency_id), BUCKETS)
+        image = decode_image(self.store.get(task.image))
+        faces = self.finder.find(image)
+        width, height = image.width, image.height
+        limit = effective_max_faces(task.max_faces, largest_face_only=task.largest_face_only,
+                                    ceiling=self.settings.max_faces)
+
+        if task.operation == events_pb2.PIPELINE_OPERATION_DETECT:
+            details = [face_detail(f, width, height) for f in faces[:limit]]
+            response = face_search_pb2.DetectFacesResponse(face_details=details, image_width=width,
+                                                           image_height=height, request_id=env.request_id)
+            self.results.publish(decoded, events_pb2.PipelineResult(task=task, detect_faces=response))
+            log.info("faces detected", extra={"request_id": env.request_id, "faces": len(details),
+                                              "operation": "DETECT"})
+            return
+
+        selection = select_faces(faces, width=width, height=height, max_faces=limit,
+                                 quality_filter=task.quality_filter)
+        out = events_pb2.FacesDetected(task=task, filtered=selection.filtered,
+                                       detector_model_version=self.finder.model_version)
+        for face in selection.kept:
+            ref = self.store.put(self.settings.crops_bucket, crop_key(env.agency_id, env.request_id, face.index),
+                                 chip_png(face.chip), content_type="image/png")
+            out.faces.append(events_pb2.DetectedFaceCrop(face_index=face.index, detail=face_detail(face, width, height),
+                                                         crop=ref))
+        forward(self.producer, self.settings.topic(DETECTED_TOPIC), decoded, out, service=self.settings.service_name)
+        log.info("faces detected", extra={"request_id": env.request_id, "faces": len(out.faces),
+                                          "filtered": len(out.filtered),
+                                          "operation": events_pb2.PipelineOperation.Name(task.operation)})
+
+
+def build_consumer(settings: DetectionSettings, stage: DetectionStage, producer: EnvelopeProducer,
+                   results: ResultPublisher) -> EnvelopeConsumer:
+    """Consumer group `<prefix>detection` on `<prefix>lineup.images`; failures end the request via `results`."""
+    name = settings.service_name
+    return EnvelopeConsumer(
+        bootstrap=settings.kafka_bootstrap, group_id=settings.topic_prefix + name,
+        topics=[settings.topic(IMAGES_TOPIC)], handler=stage.handle,
+        dead_letters=DeadLetterPublisher(producer, topic=settings.topic(DEADLETTER_TOPIC), service=name),
+        on_failure=results.fail, client_id=name, max_poll_records=settings.max_poll_records,
+    )

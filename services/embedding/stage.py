@@ -1,0 +1,198 @@
+"""The embedding pipeline stage: `FacesDetected` on lineup.faces.detected -> `FacesEmbedded`.
+
+Batching policy: the consumer hands over every record that arrived together (at most
+`batch_max_messages`, waiting at most `batch_linger_ms` after the first). The crops of all of them are
+fetched in parallel, then embedded together in groups of whole messages of at most `batch_max_faces`
+faces; each group is one `FaceEmbedder.embed`, i.e. ceil(2 x faces / triton_max_batch) Triton calls
+(every chip goes with its mirror). Each message then gets its own output, published inside its own trace:
+COMPARE_SOURCE/COMPARE_TARGET end the request with `PipelineResult{embedded}`, everything else goes to
+lineup.faces.embedded. Offsets are committed after the whole batch, by the consumer.
+
+Errors are per message: a missing or corrupt crop, or a request pinned to another model version, fails
+that message alone (dead letter + failed result). Triton or the object store being down fails the
+affected messages with UNAVAILABLE, which the consumer retries before giving up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from opentelemetry import trace
+
+from embedding.chips import check_crop_ref, decode_chip
+from embedding.embedder import FaceEmbedder
+from embedding.inference import TracedBackend
+from embedding.models import FaceModel
+from embedding.settings import EmbeddingSettings
+from lineup.errors import InvalidArgument, LineupError
+from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchItem
+from lineup.kafka.deadletter import DeadLetterPublisher
+from lineup.kafka.producer import EnvelopeProducer
+from lineup.objectstore import ObjectStore
+from lineup.pipeline import ResultPublisher, forward
+from lineup.topology import TOPICS
+from lineup.v1 import common_pb2, events_pb2
+
+log = logging.getLogger(__name__)
+
+
+def _topic(name: str) -> str:
+    """A topic name checked against lineup.topology, so a rename there fails at import, not in production."""
+    if name not in {t.name for t in TOPICS}:
+        raise RuntimeError(f"topic {name} is not in lineup.topology.TOPICS")
+    return name
+
+
+DETECTED_TOPIC = _topic("lineup.faces.detected")
+EMBEDDED_TOPIC = _topic("lineup.faces.embedded")
+DEADLETTER_TOPIC = _topic("lineup.deadletter")
+_COMPARE = {events_pb2.PIPELINE_OPERATION_COMPARE_SOURCE, events_pb2.PIPELINE_OPERATION_COMPARE_TARGET}
+
+
+@dataclass
+class _Job:
+    """One message of a batch on its way through fetch -> embed -> publish."""
+
+    position: int  # index in the batch (and in the outcomes)
+    item: BatchItem
+    detected: events_pb2.FacesDetected
+    chips: list[Future[np.ndarray]] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+
+
+def fetch_chip(store: ObjectStore, ref: common_pb2.ObjectRef) -> np.ndarray:
+    return decode_chip(store.get(ref))
+
+
+class EmbeddingStage:
+    """The batch handler of the `embedding` consumer group."""
+
+    def __init__(self, settings: EmbeddingSettings, embedder: FaceEmbedder, backend: TracedBackend,
+                 model: FaceModel, store: ObjectStore, producer: EnvelopeProducer, results: ResultPublisher,
+                 pool: ThreadPoolExecutor) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.backend = backend
+        self.model = model
+        self.store = store
+        self.producer = producer
+        self.results = results
+        self.pool = pool
+
+    def handle_batch(self, items: Sequence[BatchItem]) -> list[Exception | None]:
+        outcomes: list[Exception | None] = [None] * len(items)
+        jobs: list[_Job] = []
+        for pos, item in enumerate(items):
+            try:
+                jobs.append(self._start(pos, item))
+            except LineupError as exc:
+                outcomes[pos] = exc
+        jobs = self._collect(jobs, outcomes)
+        calls_before = self.backend.calls
+        faces = sum(len(j.detected.faces) for j in jobs)
+        try:
+            for group in self._groups(jobs):
+                self._embed(group)
+        except LineupError as exc:  # Triton unavailable (retried by the consumer) or misconfigured
+            for job in jobs:
+                outcomes[job.position] = exc
+            return outcomes
+        for job in jobs:
+            try:
+                with job.item.activate():
+                    self._publish(job)
+            except Exception as exc:  # e.g. Kafka unavailable: this message alone is retried
+                outcomes[job.position] = exc
+        calls = self.backend.calls - calls_before
+        span = trace.get_current_span()
+        span.set_attribute("lineup.faces", faces)
+        span.set_attribute("lineup.triton_calls", calls)
+        log.info("embedded batch", extra={"messages": len(items), "embedded_messages": len(jobs), "faces": faces,
+                                          "triton_calls": calls})
+        return outcomes
+
+    # -- steps ------------------------------------------------------------------------------------
+    def _start(self, pos: int, item: BatchItem) -> _Job:
+        """Validate one message and start fetching its crops (in its own trace)."""
+        decoded = item.decoded
+        if decoded.payload_kind != "faces_detected":
+            raise InvalidArgument(f"{DETECTED_TOPIC} carries FacesDetected, not {decoded.payload_kind}")
+        detected = decoded.envelope.faces_detected
+        self.model.check_pinned(detected.task.face_model_version)
+        agency = decoded.envelope.agency_id
+        for face in detected.faces:
+            check_crop_ref(face.crop, agency)
+        job = _Job(pos, item, detected)
+
+        def fetch(ref: common_pb2.ObjectRef) -> np.ndarray:
+            with item.activate():
+                return fetch_chip(self.store, ref)
+
+        job.chips = [self.pool.submit(fetch, face.crop) for face in detected.faces]
+        return job
+
+    @staticmethod
+    def _collect(jobs: list[_Job], outcomes: list[Exception | None]) -> list[_Job]:
+        """Wait for the crops; a message with a missing or bad crop drops out with that error."""
+        ready = []
+        for job in jobs:
+            try:
+                for f in job.chips:
+                    f.result()
+                ready.append(job)
+            except Exception as exc:
+                outcomes[job.position] = exc
+        return ready
+
+    def _groups(self, jobs: list[_Job]) -> list[list[_Job]]:
+        """Whole messages, at most batch_max_faces faces per group (one larger message is a group alone)."""
+        groups: list[list[_Job]] = [[]]
+        size = 0
+        for job in jobs:
+            n = len(job.detected.faces)
+            if groups[-1] and size + n > self.settings.batch_max_faces:
+                groups.append([])
+                size = 0
+            groups[-1].append(job)
+            size += n
+        return [g for g in groups if g]
+
+    def _embed(self, group: list[_Job]) -> None:
+        chips = [f.result() for job in group for f in job.chips]
+        vectors = self.embedder.embed(np.stack(chips)) if chips else np.zeros((0, self.model.dimension), np.float32)
+        start = 0
+        for job in group:
+            end = start + len(job.detected.faces)
+            job.vectors = vectors[start:end]
+            start = end
+
+    def _publish(self, job: _Job) -> None:
+        detected = job.detected
+        assert job.vectors is not None
+        out = events_pb2.FacesEmbedded(task=detected.task, filtered=detected.filtered,
+                                       face_model_version=self.model.version)
+        for face, vector in zip(detected.faces, job.vectors, strict=True):
+            out.faces.append(events_pb2.EmbeddedFace(face_index=face.face_index, detail=face.detail, crop=face.crop,
+                                                     embedding=vector.tolist()))
+        if detected.task.operation in _COMPARE:
+            self.results.publish(job.item.decoded, events_pb2.PipelineResult(task=detected.task, embedded=out))
+        else:
+            forward(self.producer, self.settings.topic(EMBEDDED_TOPIC), job.item.decoded, out,
+                    service=self.settings.service_name)
+
+
+def build_consumer(settings: EmbeddingSettings, stage: EmbeddingStage, producer: EnvelopeProducer,
+                   results: ResultPublisher) -> BatchEnvelopeConsumer:
+    """Consumer group `<prefix>embedding` on `<prefix>lineup.faces.detected`, in batch mode."""
+    name = settings.service_name
+    return BatchEnvelopeConsumer(
+        bootstrap=settings.kafka_bootstrap, group_id=settings.topic_prefix + name,
+        topics=[settings.topic(DETECTED_TOPIC)], handler=stage.handle_batch,
+        dead_letters=DeadLetterPublisher(producer, topic=settings.topic(DEADLETTER_TOPIC), service=name),
+        on_failure=results.fail, client_id=name, max_batch_records=settings.batch_max_messages,
+        linger_ms=settings.batch_linger_ms,
+    )

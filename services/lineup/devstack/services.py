@@ -1,0 +1,162 @@
+"""Lineup's own services (ingest, detection, embedding, search) as local stack processes.
+
+They are launched exactly like the infrastructure components (detached, a pid file, a log under
+`.state/logs/`, health waited on), so `make demo`, the integration tests and a developer's shell all
+get the same processes and `down` stops only what was started here. Health is the standard
+`grpc.health.v1` probe every Lineup server answers, i.e. the same check Kubernetes makes.
+
+Replicas: `detection@2` is a second detection process on its own port and pid file. The pipeline
+scales by consumer groups, so tests that need two consumers (or two front doors) start replicas with
+the same launcher. Replica n of a service listens on `base port + REPLICA_PORT_STEP * (n - 1)`; the
+base ports end in different digits, so no two replicas of any services collide.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from lineup.devstack.base import Component, StackError, StackPaths, stack_paths
+from lineup.devstack.minio import credentials
+
+#: service -> base gRPC port, in start order: downstream first, so each stage's consumer is listening
+#: before anything can publish to it, and the front door (ingest) comes last.
+SERVICE_PORTS: dict[str, int] = {"search": 50054, "embedding": 50053, "detection": 50052, "ingest": 50051}
+REPLICA_PORT_STEP = 10
+MAX_REPLICA = 50
+HOST = "127.0.0.1"
+
+_SPEC = re.compile(r"^(?P<service>[a-z]+)(?:@(?P<replica>\d+))?$")
+
+
+def replica_port(service: str, replica: int) -> int:
+    """The gRPC port of replica `replica` (1-based) of `service`."""
+    return SERVICE_PORTS[service] + REPLICA_PORT_STEP * (replica - 1)
+
+
+def parse_spec(spec: str) -> tuple[str, int]:
+    """`detection@2` -> ("detection", 2); `search` -> ("search", 1). Raises StackError on anything else."""
+    m = _SPEC.match(spec)
+    if m is None or m["service"] not in SERVICE_PORTS:
+        raise StackError(f"unknown service {spec!r}; choose from {', '.join(SERVICE_PORTS)} "
+                         f"(a replica as <service>@<n>, e.g. detection@2)")
+    replica = int(m["replica"] or 1)
+    if not 1 <= replica <= MAX_REPLICA:
+        raise StackError(f"{spec}: replica must be 1..{MAX_REPLICA}")
+    return m["service"], replica
+
+
+def grpc_serving(target: str, timeout_s: float = 1.0, service: str = "") -> bool:
+    """Whether the gRPC server at `target` answers the health check with SERVING. Never raises:
+    a refused connection, a timeout or an UNIMPLEMENTED health service all mean "not healthy"."""
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+            return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
+    except Exception:  # grpc.RpcError, or a channel error: both mean not serving
+        return False
+
+
+class ServiceProcess(Component):
+    """One replica of one Lineup service, run as `python -m <service>` from the project virtualenv."""
+
+    start_timeout_s = 90.0  # imports + Kafka/MinIO connections; a 2-core machine needs ~10 s
+
+    def __init__(self, service: str, replica: int = 1, paths: StackPaths | None = None) -> None:
+        if service not in SERVICE_PORTS:
+            raise StackError(f"unknown service {service!r}; choose from {', '.join(SERVICE_PORTS)}")
+        super().__init__(paths)
+        self.service = service
+        self.replica = replica
+        self.name = service if replica == 1 else f"{service}@{replica}"
+        self.port = replica_port(service, replica)
+        self.ports = (self.port,)
+
+    @property
+    def target(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def install(self) -> None:
+        """Nothing to download: the services are the project's own package, installed by `make install`."""
+
+    def command(self) -> list[str]:
+        # sys.executable: the interpreter running the launcher, i.e. the project virtualenv
+        return [sys.executable, "-m", self.service]
+
+    @property
+    def data_dir(self) -> Path:
+        # Run from the repository root (not a data folder): the services keep no local state, and
+        # relative defaults such as the model repository resolve as they do in a developer's shell.
+        return self.paths.repo_root
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        access, secret = credentials()
+        env.setdefault("LINEUP_MINIO_ACCESS_KEY", access)
+        env.setdefault("LINEUP_MINIO_SECRET_KEY", secret)
+        env["LINEUP_GRPC_PORT"] = str(self.port)
+        env["LINEUP_REPLICA"] = str(self.replica)  # informational; unknown LINEUP_* are ignored by settings
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def healthy(self) -> bool:
+        return grpc_serving(self.target)
+
+    def version(self) -> str:
+        try:
+            return f"lineup {metadata.version('lineup')}"
+        except metadata.PackageNotFoundError:
+            return "lineup (source)"
+
+    def status_line(self) -> str:
+        ours = self.running()
+        up = self.healthy()
+        state = "up" if up else ("starting" if ours else "down")
+        owner = "" if not up else (" (started by devstack)" if ours else " (external)")
+        version = self.version() if up else "-"
+        return f"{self.name:<12} {state:<5} port {self.port:<6} version {version}{owner}"
+
+
+def load_service(spec: str) -> ServiceProcess:
+    service, replica = parse_spec(spec)
+    return ServiceProcess(service, replica)
+
+
+def all_services() -> list[ServiceProcess]:
+    """The first replica of every service, in start order."""
+    return [ServiceProcess(s) for s in SERVICE_PORTS]
+
+
+def started_replicas(paths: StackPaths | None = None) -> list[ServiceProcess]:
+    """Every extra replica (`<service>@n`) that has a pid file, in start order; `down` stops them too."""
+    paths = paths or stack_paths()
+    found: list[ServiceProcess] = []
+    for pid_file in sorted(paths.run_dir.glob("*@*.pid")):
+        try:
+            service, replica = parse_spec(pid_file.stem)
+        except StackError:
+            continue
+        if replica > 1:
+            found.append(ServiceProcess(service, replica, paths))
+    order = list(SERVICE_PORTS)
+    return sorted(found, key=lambda p: (order.index(p.service), p.replica))
+
+
+def known_services(paths: StackPaths | None = None) -> list[ServiceProcess]:
+    """The four base services plus every replica with a pid file, in start order."""
+    base = [ServiceProcess(s, 1, paths) for s in SERVICE_PORTS]
+    order = list(SERVICE_PORTS)
+    return sorted([*base, *started_replicas(paths)], key=lambda p: (order.index(p.service), p.replica))
+
+
+def ingest_ready(target: str | None = None) -> bool:
+    """Whether the public front door answers health checks (used by the demo before it starts)."""
+    return grpc_serving(target or os.environ.get("LINEUP_ENDPOINT", f"{HOST}:{SERVICE_PORTS['ingest']}"))
+

@@ -1,0 +1,214 @@
+"""The `search` stage of the Kafka pipeline: `FacesEmbedded` in, the request's final `PipelineResult` out.
+
+It consumes `lineup.faces.embedded` (group `search`) and, per docs/pipeline.md:
+
+- INDEX: upserts one row per face; the id is `face_id_for(request_id, face_index)`, so a replayed message
+  overwrites the same rows (and keeps their user association and first `indexed_at`) instead of adding faces.
+- SEARCH: one vector search for all faces of the probe, scored with the calibration of the model the
+  collection is pinned to; every result carries its provenance and the investigative-lead notice.
+- SEARCH_USERS: the probe's largest face against the faces that belong to users, ranked by each user's
+  best face.
+
+The stage lives in the search service because it is the only code that knows the vector store; it calls
+`FaceStore` directly rather than its own gRPC API. A result is persisted before it is published
+(`ResultPublisher`), and the offset is committed only after that, so a crash replays the message and the
+replay is harmless. A message that cannot be processed (unknown collection, model mismatch, bad vectors)
+raises a LineupError: the consumer dead-letters it and `ResultPublisher.fail` ends the request with that
+status. Milvus being unreachable is `Unavailable`, which the consumer retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from kafka.consumer.fetcher import ConsumerRecord
+from opentelemetry import trace
+
+from lineup.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from lineup.kafka.consumer import EnvelopeConsumer
+from lineup.kafka.deadletter import DeadLetterPublisher
+from lineup.kafka.envelope import Decoded
+from lineup.kafka.producer import EnvelopeProducer
+from lineup.objectstore import ObjectStore
+from lineup.pipeline import ResultPublisher, ResultStore, face_id_for
+from lineup.scoring import NOTICE, ScoreModel, load_score_model
+from lineup.telemetry import current_trace_id
+from lineup.topology import TOPICS
+from lineup.v1 import common_pb2, events_pb2, face_search_pb2
+from search.servicer import face_message, user_message
+from search.settings import SearchSettings
+from search.store import MAX_QUERIES, MAX_TOP_K, BoundingBox, CollectionInfo, FaceRow, FaceStore, Hit
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("lineup.search")
+
+SERVICE = "search"
+EMBEDDED_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".faces.embedded"))
+DEADLETTER_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".deadletter"))
+#: candidates per face (SEARCH) and users (SEARCH_USERS) when the task leaves max_matches at 0
+DEFAULT_MAX_MATCHES = 10
+#: faces of users looked at to rank users: the ranking is exact unless the best 4096 associated faces
+#: belong to fewer users than asked for (users have at most a few dozen faces each)
+USER_SEARCH_TOP_K = MAX_TOP_K
+
+Op = events_pb2.PipelineOperation
+
+
+class SearchStage:
+    """Turns one FacesEmbedded message into the request's PipelineResult and publishes it."""
+
+    def __init__(self, store: FaceStore, publisher: ResultPublisher) -> None:
+        self.store = store
+        self.publisher = publisher
+        self._operations: dict[int, Callable[[events_pb2.Envelope, events_pb2.FacesEmbedded],
+                                             events_pb2.PipelineResult]] = {
+            Op.PIPELINE_OPERATION_INDEX: self.index,
+            Op.PIPELINE_OPERATION_SEARCH: self.search,
+            Op.PIPELINE_OPERATION_SEARCH_USERS: self.search_users,
+        }
+
+    def handle(self, decoded: Decoded, record: ConsumerRecord) -> None:
+        """The consumer's handler: raise LineupError to dead-letter and fail the request."""
+        env = decoded.envelope
+        if decoded.payload_kind != "faces_embedded":
+            raise InvalidArgument(f"the search stage consumes FacesEmbedded, not {decoded.payload_kind}")
+        msg = env.faces_embedded
+        operation = self._operations.get(msg.task.operation)
+        if operation is None:
+            raise InvalidArgument(f"the search stage cannot do {Op.Name(msg.task.operation)}")
+        if len(msg.faces) > MAX_QUERIES:
+            raise InvalidArgument(f"{len(msg.faces)} faces in one image; the pipeline processes at most "
+                                  f"{MAX_QUERIES}")
+        name = Op.Name(msg.task.operation).removeprefix("PIPELINE_OPERATION_")
+        with tracer.start_as_current_span(f"search {name}", attributes={
+                "lineup.request_id": env.request_id, "lineup.collection_id": msg.task.collection_id,
+                "lineup.faces": len(msg.faces)}):
+            result = operation(env, msg)
+        self.publisher.publish(decoded, result)
+        log.info("request done", extra={"request_id": env.request_id, "operation": name,
+                                        "collection_id": msg.task.collection_id, "faces": len(msg.faces)})
+
+    # ------------------------------------------------------------------------------------------ operations
+
+    def index(self, env: events_pb2.Envelope, msg: events_pb2.FacesEmbedded) -> events_pb2.PipelineResult:
+        task, cid, agency = msg.task, msg.task.collection_id, env.agency_id
+        if task.owner_agency_id and task.owner_agency_id != agency:
+            raise PermissionDenied("a grant allows searching another agency's collection, never enrolling into it")
+        if task.probe:
+            raise InvalidArgument("probe images are never enrolled")
+        info = self.store.collection_info(agency, cid)
+        _check_model(info, msg, cid)
+        ids = [face_id_for(env.request_id, f.face_index) for f in msg.faces]
+        # a replay must not undo what happened since the first delivery (an association to a user)
+        before = {row.face_id: row for row in self.store.get_faces(agency, cid, face_ids=ids,
+                                                                   page_size=MAX_QUERIES).faces} if ids else {}
+        now_ms = int(time.time() * 1000)
+        rows: list[FaceRow] = []
+        for face, face_id in zip(msg.faces, ids, strict=True):
+            prev, box = before.get(face_id), face.detail.bounding_box
+            rows.append(FaceRow(
+                face_id=face_id, image_id=task.image_sha256, external_image_id=task.external_image_id,
+                user_id=prev.user_id if prev else "", crop_bucket=face.crop.bucket, crop_key=face.crop.key,
+                confidence=face.detail.confidence,
+                bounding_box=BoundingBox(box.left, box.top, box.width, box.height),
+                indexed_at_ms=prev.indexed_at_ms if prev else now_ms, face_model_version=info.face_model_version,
+                embedding=tuple(face.embedding)))
+        if rows:
+            self.store.upsert_faces(agency, cid, rows)
+        response = face_search_pb2.IndexFacesResponse(
+            face_records=[face_search_pb2.FaceRecord(face=face_message(row, cid), face_detail=face.detail)
+                          for row, face in zip(rows, msg.faces, strict=True)],
+            unindexed_faces=msg.filtered, face_model_version=info.face_model_version,
+            image_id=task.image_sha256, request_id=env.request_id)
+        return events_pb2.PipelineResult(task=task, index_faces=response)
+
+    def search(self, env: events_pb2.Envelope, msg: events_pb2.FacesEmbedded) -> events_pb2.PipelineResult:
+        task, cid = msg.task, msg.task.collection_id
+        owner = task.owner_agency_id or env.agency_id  # a grantee searches the owner's collection
+        info = self.store.collection_info(owner, cid)
+        _check_model(info, msg, cid)
+        scores = load_score_model(info.face_model_version)
+        lists: list[list[Hit]] = []
+        if msg.faces:
+            lists = self.store.search(owner, cid, [list(f.embedding) for f in msg.faces],
+                                      top_k=task.max_matches or DEFAULT_MAX_MATCHES,
+                                      min_raw_score=task.min_raw_score).results
+        response = face_search_pb2.SearchFacesByImageResponse(
+            results=[face_search_pb2.ProbeFaceResult(
+                face_index=face.face_index, searched_face=face.detail,
+                face_matches=[face_search_pb2.FaceMatch(rank=rank, score=scores.match_score(hit.raw_score),
+                                                        face=face_message(hit.face, cid))
+                              for rank, hit in enumerate(hits, start=1)])
+                for face, hits in zip(msg.faces, lists, strict=True)],
+            unsearched_faces=msg.filtered, probe_image_sha256=task.image_sha256,
+            provenance=_provenance(env, task, info, scores))
+        return events_pb2.PipelineResult(task=task, search_faces_by_image=response)
+
+    def search_users(self, env: events_pb2.Envelope, msg: events_pb2.FacesEmbedded) -> events_pb2.PipelineResult:
+        task, cid = msg.task, msg.task.collection_id
+        owner = task.owner_agency_id or env.agency_id
+        info = self.store.collection_info(owner, cid)
+        _check_model(info, msg, cid)
+        scores = load_score_model(info.face_model_version)
+        response = face_search_pb2.SearchUsersByImageResponse(
+            unsearched_faces=msg.filtered, provenance=_provenance(env, task, info, scores))
+        if msg.faces:
+            probe = min(msg.faces, key=lambda f: f.face_index)  # faces come largest first
+            response.searched_face.CopyFrom(probe.detail)
+            hits = self.store.search(owner, cid, [list(probe.embedding)], top_k=USER_SEARCH_TOP_K,
+                                     min_raw_score=task.min_raw_score, associated_only=True).results[0]
+            best: dict[str, Hit] = {}
+            for hit in hits:  # best first, so the first hit of a user is its best face
+                best.setdefault(hit.face.user_id, hit)
+            users = self.store.get_users(owner, cid, list(best))
+            # a user whose record is gone is being deleted (its faces are disassociated first): left out
+            ranked = [hit for user_id, hit in best.items() if user_id in users][:task.max_matches
+                                                                                 or DEFAULT_MAX_MATCHES]
+            response.user_matches.extend(
+                face_search_pb2.UserMatch(rank=rank, score=scores.match_score(hit.raw_score),
+                                          user=user_message(users[hit.face.user_id]), best_face_id=hit.face.face_id)
+                for rank, hit in enumerate(ranked, start=1))
+        return events_pb2.PipelineResult(task=task, search_users_by_image=response)
+
+
+def _check_model(info: CollectionInfo, msg: events_pb2.FacesEmbedded, collection_id: str) -> None:
+    """Cosine scores between embeddings of two models mean nothing: the vectors must come from the pin."""
+    if msg.face_model_version != info.face_model_version:
+        raise FailedPrecondition(
+            f"collection {collection_id!r} is pinned to face model {info.face_model_version!r} but the faces were "
+            f"embedded with {msg.face_model_version or 'an unnamed model'!r}: serve the pinned model, or create a "
+            f"new collection for the new model and re-enrol")
+
+
+def _provenance(env: events_pb2.Envelope, task: events_pb2.PipelineTask, info: CollectionInfo,
+                scores: ScoreModel) -> face_search_pb2.SearchProvenance:
+    return face_search_pb2.SearchProvenance(
+        search_id=env.request_id, request_id=env.request_id, trace_id=current_trace_id(),
+        threshold_applied=scores.match_score(task.min_raw_score), face_model_version=info.face_model_version,
+        label=common_pb2.RESULT_LABEL_INVESTIGATIVE_LEAD, notice=NOTICE)
+
+
+def build_stage(settings: SearchSettings, store: FaceStore) -> tuple[EnvelopeConsumer, EnvelopeProducer]:
+    """The consumer loop (a ServiceServer worker) and the producer it publishes with (close it last).
+
+    The producer and the consumer connect to Kafka here, so a service that cannot reach Kafka at start
+    exits and is restarted, instead of serving an API whose pipeline half does nothing."""
+    settings.require("minio_access_key", "minio_secret_key")
+    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    try:
+        objects = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
+                              secure=settings.minio_secure)
+        publisher = ResultPublisher(producer, ResultStore(objects), service=SERVICE,
+                                    topic_prefix=settings.topic_prefix)
+        stage = SearchStage(store, publisher)
+        consumer = EnvelopeConsumer(
+            bootstrap=settings.kafka_bootstrap, group_id=settings.topic_prefix + SERVICE,
+            topics=[settings.topic(EMBEDDED_TOPIC)], handler=stage.handle,
+            dead_letters=DeadLetterPublisher(producer, topic=settings.topic(DEADLETTER_TOPIC), service=SERVICE),
+            on_failure=publisher.fail, client_id=settings.service_name)
+    except BaseException:
+        producer.close()
+        raise
+    return consumer, producer

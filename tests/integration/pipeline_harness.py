@@ -1,0 +1,113 @@
+"""Runs the four Lineup services as real processes against the real local stack, isolated from any
+other run by a unique topic prefix (own topics, own consumer groups) and a unique agency id."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from lineup.devstack.base import stack_paths
+from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
+from lineup.devstack.minio import credentials
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_serving(port: int, timeout_s: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"service on port {port} exited with {proc.returncode} while starting")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == \
+                        health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service on port {port} not SERVING after {timeout_s:.0f}s")
+            time.sleep(0.2)
+
+
+@dataclass
+class Running:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Pipeline:
+    prefix: str = field(default_factory=lambda: f"e2e{uuid.uuid4().hex[:8]}.")
+    agency: str = field(default_factory=lambda: f"e2e-{uuid.uuid4().hex[:8]}")
+    running: list[Running] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ensure_topics(LOCAL_BOOTSTRAP, self.prefix)
+        for name in ("ingest", "detection", "embedding", "search"):
+            self.ports[name] = free_port()
+
+    def env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+        access, secret = credentials()
+        return {**os.environ, "LINEUP_TOPIC_PREFIX": self.prefix, "LINEUP_GRPC_PORT": str(port),
+                "LINEUP_MINIO_ACCESS_KEY": access, "LINEUP_MINIO_SECRET_KEY": secret,
+                "LINEUP_SEARCH_URL": f"127.0.0.1:{self.ports['search']}", "LINEUP_SHUTDOWN_GRACE_S": "3",
+                "LINEUP_SYNC_TIMEOUT_S": "60", **(extra or {})}
+
+    def start(self, name: str, *, replica: int = 0, extra_env: dict[str, str] | None = None) -> Running:
+        port = self.ports[name] if replica == 0 else free_port()
+        log = stack_paths().log_dir / f"{self.prefix}{name}-{replica}.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", name], env=self.env(name, port, extra_env),
+                                    stdout=out, stderr=subprocess.STDOUT)
+        run = Running(name, port, proc, log)
+        self.running.append(run)
+        wait_serving(port, proc=proc)
+        return run
+
+    def start_all(self) -> None:
+        for name in ("search", "embedding", "detection", "ingest"):
+            self.start(name)
+
+    def kill(self, run: Running, sig: int = signal.SIGKILL) -> int:
+        run.proc.send_signal(sig)
+        code = run.proc.wait(timeout=30)
+        self.running.remove(run)
+        return code
+
+    def stop_all(self) -> dict[str, int]:
+        codes = {}
+        for run in reversed(list(self.running)):
+            run.proc.send_signal(signal.SIGTERM)
+        for run in list(self.running):
+            try:
+                codes[f"{run.name}:{run.port}"] = run.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                codes[f"{run.name}:{run.port}"] = -9
+        self.running.clear()
+        return codes
+
+    def find(self, name: str) -> list[Running]:
+        return [r for r in self.running if r.name == name]
+
+    def metadata(self, user: str = "e2e-tester") -> list[tuple[str, str]]:
+        return [("x-lineup-agency", self.agency), ("x-lineup-user", user)]
