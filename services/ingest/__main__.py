@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ingest.gateway import PipelineGateway
 from ingest.identity import DevHeaderAuthenticator
+from ingest.jobs import JobRunner
 from ingest.results import ResultWaiter
 from ingest.search_client import SearchClient
-from ingest.servicer import FaceSearchServicer, register
+from ingest.servicer import FaceSearchServicer, image_limits, register
 from ingest.settings import IngestSettings
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
@@ -24,9 +25,11 @@ def build(settings: IngestSettings) -> ServiceServer:
     waiter = ResultWaiter(settings.kafka_bootstrap, settings.topic(RESULTS_TOPIC), results)
     search = SearchClient(settings.search_url)
     gateway = PipelineGateway(settings, store, producer, waiter, results)
-    servicer = FaceSearchServicer(settings, gateway, search, store)
+    jobs = JobRunner(store, gateway, image_limits(settings), concurrency=settings.job_concurrency,
+                     lease_s=settings.job_lease_s)
+    servicer = FaceSearchServicer(settings, gateway, search, store, jobs)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
-                         authenticator=DevHeaderAuthenticator(settings.default_agency), workers=[waiter],
+                         authenticator=DevHeaderAuthenticator(settings.default_agency), workers=[waiter, jobs],
                          closers=[producer.close, search.close])
 
 

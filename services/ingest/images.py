@@ -49,6 +49,8 @@ def validate_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Validate
             raise InvalidArgument("image format not recognised: send JPEG, PNG or WebP bytes") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ResourceExhausted("image declares too many pixels to decode safely") from None
+        except (OSError, SyntaxError, ValueError) as exc:  # a recognised header followed by garbage
+            raise InvalidArgument(f"image is corrupt or truncated ({exc}): re-export it and retry") from None
         fmt = probe.format or ""
         if fmt not in ALLOWED_FORMATS:
             raise InvalidArgument(f"image format {fmt or 'unknown'} is not supported: send JPEG, PNG or WebP")

@@ -16,6 +16,7 @@ import numpy as np
 
 from ingest.gateway import PipelineGateway
 from ingest.images import ImageLimits, validate_image
+from ingest.jobs import JobRunner
 from ingest.search_client import SearchClient
 from ingest.settings import IngestSettings
 from lineup.auth import Principal, current_principal
@@ -32,13 +33,13 @@ _MAX_MATCHES = 4096
 
 class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def __init__(self, settings: IngestSettings, gateway: PipelineGateway, search: SearchClient,
-                 store: ObjectStore) -> None:
+                 store: ObjectStore, jobs: JobRunner) -> None:
         self.settings = settings
         self.gateway = gateway
         self.search = search
         self.store = store
-        self.limits = ImageLimits(max_bytes=int(settings.max_image_mb * 1024 * 1024),
-                                  max_pixels=int(settings.max_image_megapixels * 1_000_000))
+        self.jobs = jobs
+        self.limits = image_limits(settings)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="compare")
 
     # ------------------------------------------------------------------------------------ helpers
@@ -417,6 +418,32 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
             min_raw_score=min_raw, context=request.context, face_model_version=collection.face_model_version))
         return self._run(context, p, task).search_users_by_image
 
+    # ------------------------------------------------------------------------------------- jobs
+    def StartIndexJob(self, request: face_search_pb2.StartIndexJobRequest, context: grpc.ServicerContext
+                      ) -> face_search_pb2.StartIndexJobResponse:
+        p = self._who()
+        max_faces = _bounded(request.max_faces_per_image, default=100, upper=100, name="max_faces_per_image")
+        collection = self._collection(p.agency_id, request.collection_id)
+        job_id = self.jobs.start(agency_id=p.agency_id, actor=self._actor(p), request=request,
+                                 face_model_version=collection.face_model_version, max_faces=max_faces)
+        return face_search_pb2.StartIndexJobResponse(job_id=job_id)
+
+    def GetJob(self, request: face_search_pb2.GetJobRequest, context: grpc.ServicerContext
+               ) -> face_search_pb2.GetJobResponse:
+        p = self._who()
+        return face_search_pb2.GetJobResponse(job=self.jobs.get(p.agency_id, request.job_id).to_proto())
+
+    def ListJobs(self, request: face_search_pb2.ListJobsRequest, context: grpc.ServicerContext
+                 ) -> face_search_pb2.ListJobsResponse:
+        p = self._who()
+        jobs = self.jobs.list_jobs(p.agency_id, request.collection_id)
+        size = request.page.page_size or 100
+        start = int(request.page.page_token or 0) if (request.page.page_token or "0").isdigit() else 0
+        page = jobs[start:start + size]
+        token = str(start + size) if start + size < len(jobs) else ""
+        return face_search_pb2.ListJobsResponse(jobs=[j.to_proto() for j in page],
+                                                page=common_pb2.PageResponse(next_page_token=token))
+
     # ---------------------------------------------------------------------------------- requests
     def GetRequest(self, request: face_search_pb2.GetRequestRequest, context: grpc.ServicerContext
                    ) -> face_search_pb2.GetRequestResponse:
@@ -429,6 +456,11 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 def register(server: grpc.Server, servicer: FaceSearchServicer) -> Sequence[str]:
     face_search_pb2_grpc.add_FaceSearchServicer_to_server(servicer, server)
     return [face_search_pb2.DESCRIPTOR.services_by_name["FaceSearch"].full_name]
+
+
+def image_limits(settings: IngestSettings) -> ImageLimits:
+    return ImageLimits(max_bytes=int(settings.max_image_mb * 1024 * 1024),
+                       max_pixels=int(settings.max_image_megapixels * 1_000_000))
 
 
 def _check_collection_id(collection_id: str) -> None:

@@ -17,6 +17,8 @@ class IngestSettings(CommonSettings):
     max_image_megapixels: float = 64.0
     # Until API keys exist (accountability issue), the caller's agency comes from the
     # `x-lineup-agency` metadata header. Only for a loopback deployment; see docs/api.md.
+    job_lease_s: float = 60.0  # a bulk job whose owner has not reported for this long is resumed by another replica
+    job_concurrency: int = 4  # images of a bulk job in flight at once
     auth_mode: str = "dev-header"
     default_agency: str = "demo"
 

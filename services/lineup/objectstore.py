@@ -108,3 +108,12 @@ class ObjectStore:
                     yield common_pb2.ObjectRef(bucket=bucket, key=obj.object_name or "")
             except (S3Error, HTTPError) as exc:
                 raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
+
+    def list_prefixes(self, bucket: str, prefix: str = "") -> tuple[str, ...]:
+        """The immediate "folders" under a prefix (e.g. the agencies that have objects in a bucket)."""
+        with self._span("ListObjects", bucket, prefix):
+            try:
+                return tuple(obj.object_name or "" for obj in self._client.list_objects(bucket, prefix=prefix)
+                             if obj.is_dir)
+            except (S3Error, HTTPError) as exc:
+                raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc

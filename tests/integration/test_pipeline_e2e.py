@@ -4,6 +4,7 @@ back, with the four services as real processes on the real local stack and real 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,3 +226,59 @@ def test_get_request_finds_a_finished_request(api: face_search_pb2_grpc.FaceSear
         api.GetRequest(face_search_pb2.GetRequestRequest(request_id=request_id),
                        metadata=[("x-lineup-agency", "e2e-other-agency")], timeout=30)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_users_group_faces_and_rank_by_image(api: face_search_pb2_grpc.FaceSearchStub, pipeline: Pipeline,
+                                             gallery: dict[str, list[str]]) -> None:
+    md = pipeline.metadata()
+    for name in ("penny", "sheldon"):
+        api.CreateUser(face_search_pb2.CreateUserRequest(collection_id="gallery", user_id=name), metadata=md,
+                       timeout=30)
+        assoc = api.AssociateFaces(face_search_pb2.AssociateFacesRequest(
+            collection_id="gallery", user_id=name, face_ids=gallery[name]), metadata=md, timeout=30)
+        assert sorted(assoc.associated_face_ids) == sorted(gallery[name])
+    users = {u.user_id: u.face_count for u in api.ListUsers(face_search_pb2.ListUsersRequest(
+        collection_id="gallery"), metadata=md, timeout=30).users}
+    assert users == {"penny": len(gallery["penny"]), "sheldon": len(gallery["sheldon"])}
+    ranked = api.SearchUsersByImage(face_search_pb2.SearchUsersByImageRequest(
+        collection_id="gallery", image=_img(_identities()["penny"][4]), threshold=common_pb2.Threshold(max_fmr=1e-3),
+        context=CONTEXT), metadata=md, timeout=90)
+    assert [m.user.user_id for m in ranked.user_matches][:1] == ["penny"]
+    by_face = api.SearchUsers(face_search_pb2.SearchUsersRequest(
+        collection_id="gallery", face_id=gallery["sheldon"][0], threshold=common_pb2.Threshold(max_fmr=1e-3),
+        context=CONTEXT), metadata=md, timeout=30)
+    assert by_face.user_matches and by_face.user_matches[0].user.user_id == "sheldon"
+    gone = api.DisassociateFaces(face_search_pb2.DisassociateFacesRequest(
+        collection_id="gallery", user_id="sheldon", face_ids=gallery["sheldon"][:1]), metadata=md, timeout=30)
+    assert list(gone.disassociated_face_ids) == gallery["sheldon"][:1]
+
+
+def test_a_timed_out_call_says_deadline_exceeded_and_the_work_is_found_later(
+        pipeline: Pipeline, gallery: dict[str, list[str]]) -> None:
+    impatient = pipeline.start("ingest", replica=1, extra_env={"LINEUP_SYNC_TIMEOUT_S": "0.5"})
+    detection = pipeline.find("detection")[0]
+    pipeline.kill(detection)  # nothing can finish until detection is back
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{impatient.port}") as channel:
+            api = face_search_pb2_grpc.FaceSearchStub(channel)
+            md = pipeline.metadata()
+            with pytest.raises(grpc.RpcError) as err:
+                api.DetectFaces(face_search_pb2.DetectFacesRequest(image=_img(_identities()["raj"][0])),
+                                metadata=md, timeout=30)
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            details = err.value.details()
+            request_id = details.split("GetRequest(request_id='")[1].split("'")[0]
+            pending = api.GetRequest(face_search_pb2.GetRequestRequest(request_id=request_id), metadata=md, timeout=30)
+            assert pending.state == face_search_pb2.REQUEST_STATE_PENDING
+    finally:
+        pipeline.start("detection")
+    with grpc.insecure_channel(f"127.0.0.1:{impatient.port}") as channel:
+        api = face_search_pb2_grpc.FaceSearchStub(channel)
+        deadline = time.monotonic() + 60
+        while True:
+            got = api.GetRequest(face_search_pb2.GetRequestRequest(request_id=request_id), metadata=md, timeout=30)
+            if got.state != face_search_pb2.REQUEST_STATE_PENDING or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert got.state == face_search_pb2.REQUEST_STATE_DONE
+    assert len(got.detect_faces.face_details) == 1

@@ -133,3 +133,28 @@ def test_embedding_killed_mid_batch_resumes_with_every_image_indexed_once(pipeli
         assert expected <= set(stored)
         assert len(stored) >= len(photos) - 1  # each single-face photo yields its face (one may be unusable)
         assert len(stored) <= len(photos)
+
+
+def test_two_ingest_replicas_each_answer_their_own_callers(pipeline: Pipeline) -> None:
+    p = pipeline
+    p.start_all()
+    second = p.start("ingest", replica=1)
+    photos = _single_face_photos(8, offset=700)
+    with grpc.insecure_channel(f"127.0.0.1:{p.ports['ingest']}") as c1, \
+            grpc.insecure_channel(f"127.0.0.1:{second.port}") as c2:
+        apis = [face_search_pb2_grpc.FaceSearchStub(c1), face_search_pb2_grpc.FaceSearchStub(c2)]
+        apis[0].CreateCollection(face_search_pb2.CreateCollectionRequest(collection_id="two-fronts"),
+                                 metadata=p.metadata(), timeout=30)
+
+        def index(n: int) -> face_search_pb2.IndexFacesResponse:
+            return apis[n % 2].IndexFaces(face_search_pb2.IndexFacesRequest(
+                collection_id="two-fronts", image=common_pb2.Image(bytes=photos[n].read_bytes()), max_faces=1,
+                external_image_id=photos[n].name, quality_filter=common_pb2.QUALITY_FILTER_NONE),
+                metadata=p.metadata(), timeout=120)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(index, range(len(photos))))
+        # each caller got the result of its own image, whichever replica it talked to
+        for photo, resp in zip(photos, results, strict=True):
+            assert [r.face.external_image_id for r in resp.face_records] == [photo.name]
+        assert len(_all_face_ids(apis[1], p, "two-fronts")) == len(photos)

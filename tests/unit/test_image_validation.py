@@ -52,6 +52,11 @@ def test_truncated_jpeg_is_reported_as_corrupt() -> None:
         validate_image(data[: len(data) // 2])
 
 
+def test_broken_header_is_reported_as_corrupt() -> None:
+    with pytest.raises(InvalidArgument, match="corrupt or truncated"):
+        validate_image(b"\xff\xd8\xff\xe0 not a jpeg")
+
+
 def test_too_many_bytes() -> None:
     with pytest.raises(InvalidArgument, match="the limit is 1 MB"):
         validate_image(b"\xff\xd8" + b"\x00" * (2 * 1024 * 1024), ImageLimits(max_bytes=1024 * 1024))
