@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from detection.detector import FaceAnalyser, FaceDetector
 from detection.faces import FaceFinder, served_version
-from detection.inference import TracedBackend
 from detection.servicer import DetectionServiceServicer, register
 from detection.settings import DetectionSettings
 from detection.stage import DetectionStage, build_consumer
 from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
-from lineup.modelkit.backends import TritonBackend
+from lineup.modelkit.backends import TracedBackend, TritonBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, ResultStore
 from lineup.service import run_service

@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from embedding.embedder import FaceEmbedder
-from embedding.inference import TracedBackend
 from embedding.models import load_face_model
 from embedding.servicer import EmbeddingServiceServicer, register
 from embedding.settings import EmbeddingSettings
@@ -13,7 +12,7 @@ from embedding.stage import EmbeddingStage, build_consumer
 from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
-from lineup.modelkit.backends import TritonBackend
+from lineup.modelkit.backends import TracedBackend, TritonBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, ResultStore
 from lineup.service import run_service

@@ -25,13 +25,13 @@ from opentelemetry import trace
 
 from embedding.chips import check_crop_ref, decode_chip
 from embedding.embedder import FaceEmbedder
-from embedding.inference import TracedBackend
 from embedding.models import FaceModel
 from embedding.settings import EmbeddingSettings
 from lineup.errors import InvalidArgument, LineupError
 from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchItem
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.producer import EnvelopeProducer
+from lineup.modelkit.backends import TracedBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, forward
 from lineup.topology import TOPICS

@@ -27,14 +27,13 @@ from PIL import Image
 
 from detection.detector import FaceAnalyser, FaceDetector
 from embedding.embedder import FaceEmbedder
-from embedding.inference import TracedBackend
 from lineup.devstack.kafka import ensure_topics
 from lineup.errors import InvalidArgument, Unavailable
 from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchItem
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import new_envelope
 from lineup.kafka.producer import EnvelopeProducer
-from lineup.modelkit.backends import TritonBackend
+from lineup.modelkit.backends import TracedBackend, TritonBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultStore
 from lineup.telemetry import setup_telemetry
