@@ -2,5 +2,6 @@
 
 Shape: `__main__` (entrypoint: wires everything) -> `settings` (typed config) -> `servicer` (gRPC Detect)
 and `stage` (the `lineup.images` consumer) -> `faces` (domain: FaceDetail, quality filter, crops) ->
-`detector`/`align`/`quality` (the models' pre/post-processing) -> `inference` (traced Triton calls).
+`detector`/`align`/`quality` (the models' pre/post-processing)
+-> Triton (through `lineup.modelkit.backends.TracedBackend`).
 """
