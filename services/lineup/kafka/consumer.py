@@ -2,8 +2,9 @@
 
 Offsets are committed manually and only after the handler returned (its outputs are durable) or
 the message was dead-lettered, so a crash at any point replays the message instead of losing it;
-handlers make replays harmless with deterministic ids/upserts. `BatchEnvelopeConsumer` does the same
-for several records at once (stages dominated by a batched model call), committing after the whole batch.
+handlers make replays harmless with deterministic ids/upserts. `BatchEnvelopeConsumer` is the one loop:
+it handles several records at once for stages dominated by a batched model call; `EnvelopeConsumer` is
+the same loop with batches of one record.
 """
 
 from __future__ import annotations
@@ -34,84 +35,6 @@ FailureHook = Callable[[Decoded | None, LineupError], None]
 
 _INVALID = int(grpc.StatusCode.INVALID_ARGUMENT.value[0])
 _INTERNAL = int(grpc.StatusCode.INTERNAL.value[0])
-
-
-class EnvelopeConsumer:
-    def __init__(self, *, bootstrap: str, group_id: str, topics: list[str], handler: Handler,
-                 dead_letters: DeadLetterPublisher, on_failure: FailureHook | None = None,
-                 client_id: str = "lineup", max_attempts: int = 3, retry_backoff_s: float = 0.5,
-                 max_poll_records: int = 32, poll_timeout_ms: int = 500) -> None:
-        self.handler = handler
-        self.dead_letters = dead_letters
-        self.on_failure = on_failure
-        self.max_attempts = max_attempts
-        self.retry_backoff_s = retry_backoff_s
-        self.poll_timeout_ms = poll_timeout_ms
-        self._stop = threading.Event()
-        self._consumer = KafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_poll_records,
-            max_poll_interval_ms=300_000,
-        )
-
-    # -- lifecycle --------------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Ask the loop to finish the record in hand, commit and leave the group."""
-        self._stop.set()
-
-    def run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                batches = self._consumer.poll(timeout_ms=self.poll_timeout_ms)
-                for tp, records in batches.items():
-                    for record in records:
-                        if self._stop.is_set():
-                            break
-                        self._process(record)
-                        self._commit(tp, record.offset + 1)
-                    if self._stop.is_set():
-                        break
-        finally:
-            self._consumer.close(autocommit=False)
-
-    def _commit(self, tp: TopicPartition, next_offset: int) -> None:
-        self._consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
-
-    # -- one record ---------------------------------------------------------------------------------
-    def _process(self, record: ConsumerRecord) -> None:
-        try:
-            decoded = decode(record.value, record.headers)
-        except EnvelopeError as exc:
-            self.dead_letters.publish(record, reason=str(exc), error_code=_INVALID, attempts=1)
-            return
-        env = decoded.envelope
-        attrs = {"messaging.system": "kafka", "messaging.destination.name": record.topic,
-                 "messaging.operation.type": "process", "messaging.kafka.offset": record.offset,
-                 "messaging.kafka.destination.partition": record.partition,
-                 "lineup.request_id": env.request_id, "lineup.payload": decoded.payload_kind}
-        with tracer.start_as_current_span(f"{record.topic} process", context=decoded.context,
-                                          kind=trace.SpanKind.CONSUMER, attributes=attrs) as span:
-            error: LineupError | None = None
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    self.handler(decoded, record)
-                    return
-                except Unavailable as exc:  # transient: a dependency is down; back off and retry
-                    error = exc
-                except LineupError as exc:  # the message itself is bad: retrying cannot help
-                    error = exc
-                    break
-                except Exception as exc:  # unexpected: retry, then give up loudly
-                    log.exception("handler failed", extra={"attempt": attempt, "request_id": env.request_id})
-                    error = LineupError(f"{type(exc).__name__}: {exc}")
-                if attempt < self.max_attempts and not self._stop.is_set():
-                    time.sleep(self.retry_backoff_s * attempt)
-            assert error is not None
-            span.set_status(trace.Status(trace.StatusCode.ERROR, error.message))
-            self.dead_letters.publish(record, reason=error.message, error_code=error.code_value or _INTERNAL,
-                                      attempts=attempt, request_id=env.request_id, agency_id=env.agency_id)
-            if self.on_failure is not None:
-                self.on_failure(decoded, error)
 
 
 # -- batch mode ---------------------------------------------------------------------------------------
@@ -156,7 +79,8 @@ class BatchEnvelopeConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, topics: list[str], handler: BatchHandler,
                  dead_letters: DeadLetterPublisher, on_failure: FailureHook | None = None,
                  client_id: str = "lineup", max_attempts: int = 3, retry_backoff_s: float = 0.5,
-                 max_batch_records: int = 32, linger_ms: int = 20, poll_timeout_ms: int = 500) -> None:
+                 max_batch_records: int = 32, linger_ms: int = 20, poll_timeout_ms: int = 500,
+                 max_poll_records: int = 0) -> None:
         if max_batch_records < 1 or linger_ms < 0 or max_attempts < 1:
             raise ValueError("max_batch_records and max_attempts must be >= 1, linger_ms >= 0")
         self.handler = handler
@@ -170,8 +94,8 @@ class BatchEnvelopeConsumer:
         self._stop = threading.Event()
         self._consumer = KafkaConsumer(
             *topics, bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_batch_records,
-            max_poll_interval_ms=300_000,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=max(max_poll_records, max_batch_records), max_poll_interval_ms=300_000,
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -192,7 +116,8 @@ class BatchEnvelopeConsumer:
 
     def _poll_batch(self) -> list[ConsumerRecord]:
         """Up to max_batch_records records: wait for the first, then linger a little for company."""
-        records = [r for rs in self._consumer.poll(timeout_ms=self.poll_timeout_ms).values() for r in rs]
+        first = self._consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_batch_records)
+        records = [r for rs in first.values() for r in rs]
         if not records:
             return records
         deadline = time.monotonic() + self.linger_ms / 1000
@@ -296,3 +221,27 @@ class BatchEnvelopeConsumer:
                                       attempts=attempts, request_id=env.request_id, agency_id=env.agency_id)
             if self.on_failure is not None:
                 self.on_failure(item.decoded, error)
+
+
+class EnvelopeConsumer(BatchEnvelopeConsumer):
+    """One record at a time, committed after each: for stages with no batched model call.
+
+    A batch of one, so decoding, tracing, retries and dead-lettering are the batch consumer's. The
+    handler runs inside the record's CONSUMER span, which continues the producer's trace; `max_poll_records`
+    only sizes Kafka's fetch buffer.
+    """
+
+    def __init__(self, *, bootstrap: str, group_id: str, topics: list[str], handler: Handler,
+                 dead_letters: DeadLetterPublisher, on_failure: FailureHook | None = None,
+                 client_id: str = "lineup", max_attempts: int = 3, retry_backoff_s: float = 0.5,
+                 max_poll_records: int = 32, poll_timeout_ms: int = 500) -> None:
+        def one(items: Sequence[BatchItem]) -> list[Exception | None]:
+            (item,) = items
+            with item.activate():
+                handler(item.decoded, item.record)
+            return [None]
+
+        super().__init__(bootstrap=bootstrap, group_id=group_id, topics=topics, handler=one,
+                         dead_letters=dead_letters, on_failure=on_failure, client_id=client_id,
+                         max_attempts=max_attempts, retry_backoff_s=retry_backoff_s, max_batch_records=1,
+                         linger_ms=0, poll_timeout_ms=poll_timeout_ms, max_poll_records=max_poll_records)
