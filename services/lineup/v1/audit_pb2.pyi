@@ -155,13 +155,17 @@ class BrokenLink(_message.Message):
     def __init__(self, segment: _Optional[str] = ..., sequence: _Optional[int] = ..., record_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class VerifyAuditChainResponse(_message.Message):
-    __slots__ = ("intact", "records_checked", "segments_checked", "first_broken")
+    __slots__ = ("intact", "records_checked", "segments_checked", "first_broken", "head_sequence", "head_hash")
     INTACT_FIELD_NUMBER: _ClassVar[int]
     RECORDS_CHECKED_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_CHECKED_FIELD_NUMBER: _ClassVar[int]
     FIRST_BROKEN_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
     intact: bool
     records_checked: int
     segments_checked: int
     first_broken: BrokenLink
-    def __init__(self, intact: _Optional[bool] = ..., records_checked: _Optional[int] = ..., segments_checked: _Optional[int] = ..., first_broken: _Optional[_Union[BrokenLink, _Mapping]] = ...) -> None: ...
+    head_sequence: int
+    head_hash: str
+    def __init__(self, intact: _Optional[bool] = ..., records_checked: _Optional[int] = ..., segments_checked: _Optional[int] = ..., first_broken: _Optional[_Union[BrokenLink, _Mapping]] = ..., head_sequence: _Optional[int] = ..., head_hash: _Optional[str] = ...) -> None: ...
