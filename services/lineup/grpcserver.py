@@ -24,7 +24,7 @@ from opentelemetry import trace
 
 from lineup.auth import Authenticator, reset_principal, set_principal
 from lineup.errors import LineupError
-from lineup.settings import CommonSettings
+from lineup.settings import CommonSettings, SettingsError
 from lineup.telemetry import current_trace_id, extract_context, shutdown_telemetry
 
 log = logging.getLogger(__name__)
@@ -129,9 +129,11 @@ class ServiceServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
-        self.port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        self.port = self._add_port(server, f"{s.grpc_host}:{s.grpc_port}")
         if self.port == 0:
             raise RuntimeError(f"cannot bind gRPC port {s.grpc_host}:{s.grpc_port} (already in use?)")
+        if s.health_port:
+            self._start_health_port(self._health)
         server.start()
         self._server = server
         for w in self.workers:
@@ -142,6 +144,30 @@ class ServiceServer:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"address": f"{s.grpc_host}:{self.port}", "services": names})
         return self.port
+
+    def _add_port(self, server: grpc.Server, address: str) -> int:
+        """TLS when both PEM files are configured (checked together by the settings), else plaintext."""
+        s = self.settings
+        if not s.tls_cert_file:
+            return int(server.add_insecure_port(address))
+        try:
+            with open(s.tls_key_file, "rb") as key, open(s.tls_cert_file, "rb") as cert:
+                pair = (key.read(), cert.read())
+        except OSError as exc:
+            raise SettingsError(f"cannot read the TLS key/certificate ({exc}); check LINEUP_TLS_CERT_FILE and "
+                                "LINEUP_TLS_KEY_FILE") from None
+        return int(server.add_secure_port(address, grpc.ssl_server_credentials([pair])))
+
+    def _start_health_port(self, servicer: health.HealthServicer) -> None:
+        """A second, plaintext server with only the health service (shared status, so graceful shutdown
+        shows here too), for probes that cannot do TLS; closed with the other resources."""
+        s = self.settings
+        probe = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"))
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, probe)
+        if probe.add_insecure_port(f"{s.grpc_host}:{s.health_port}") == 0:
+            raise RuntimeError(f"cannot bind the health port {s.grpc_host}:{s.health_port} (already in use?)")
+        probe.start()
+        self.closers.append(lambda: probe.stop(0).wait())
 
     def _run_worker(self, worker: Worker) -> None:
         try:

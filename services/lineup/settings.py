@@ -79,6 +79,13 @@ class CommonSettings:
     otlp_endpoint: str = ""  # e.g. http://otel-collector:4317; empty: no export
     metrics_interval_s: float = 30.0
 
+    #: server TLS for the gRPC port (PEM files, e.g. a mounted kubernetes.io/tls Secret); both or neither
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    #: > 0: also serve grpc.health.v1 alone, in plaintext, on this port. Kubelet's native gRPC probes cannot
+    #: speak TLS, so a TLS-only port would never pass them; this port carries no API, only health.
+    health_port: int = 0
+
     def __post_init__(self) -> None:
         if not 0 < self.grpc_port < 65536:
             raise SettingsError(f"{env_name('grpc_port')}={self.grpc_port} is not a TCP port (1-65535)")
@@ -88,6 +95,12 @@ class CommonSettings:
             raise SettingsError(f"{env_name('kafka_bootstrap')} is empty: give host:port of a Kafka broker")
         if self.shutdown_grace_s < 0:
             raise SettingsError(f"{env_name('shutdown_grace_s')} must be >= 0")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SettingsError(f"{env_name('tls_cert_file')} and {env_name('tls_key_file')} go together: "
+                                "set both (server TLS) or neither (plaintext)")
+        if not 0 <= self.health_port < 65536 or (self.health_port and self.health_port == self.grpc_port):
+            raise SettingsError(f"{env_name('health_port')}={self.health_port}: use 0 (off) or a TCP port other "
+                                f"than {env_name('grpc_port')}")
 
     def require(self, *fields: str) -> None:
         """Fail fast when a service needs a setting that has no safe default (e.g. credentials)."""
