@@ -12,7 +12,7 @@ GEN    := services/lineup/v1
 export LINEUP_CACHE_DIR ?= $(HOME)/.cache/lineup
 
 .PHONY: help install proto proto-check lint test unit integration demo up down status clean-data \
-        models bench load eval helm-check clean
+        models bench load eval helm-check helm-golden clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ clean-data: $(STAMP) ## stop the stack and delete its data
 	@$(PY) -m lineup.devstack clean-data
 
 test: install ## the test suite: generated-code check, lint, unit tests, then integration tests on the real stack
-	@$(MAKE) --no-print-directory proto-check lint
+	@$(MAKE) --no-print-directory proto-check lint helm-check
 	@echo "==> test: pytest (unit + integration on the real local stack)"
 	@$(BIN)/pytest
 
@@ -107,8 +107,12 @@ eval: install ## accuracy through Triton on a folder in LFW layout: make eval DA
 	@$(PY) -m lineup.devstack up triton
 	@$(PY) -m lineup.modelkit.evaluate --data $(DATA) --backend triton
 
-helm-check: ## lint, render and schema-validate the Helm chart
-	@echo "==> helm-check: not yet implemented (issue: helm)"; exit 2
+helm-check: $(STAMP) ## Helm chart: lint --strict, render every ci/ scenario, strict Kubernetes schemas, golden diff
+	@echo "==> helm-check: deploy/helm/lineup with deploy/helm/lineup/ci/*.yaml (Helm built once into $(LINEUP_CACHE_DIR)/helm)"
+	@$(PY) -m lineup.devstack.helm
+
+helm-golden: $(STAMP) ## rewrite deploy/helm/golden/ from the current chart (review the diff, then commit it)
+	@$(PY) -m lineup.devstack.helm --update-golden
 
 clean: ## remove the virtualenv and caches inside the checkout (not ~/.cache/lineup, not .state)
 	@echo "==> clean: removing $(VENV) and tool caches"
