@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import grpc
+
+from ingest import admin_api, audit_api, review_api
+from ingest.access import Access
 from ingest.gateway import PipelineGateway
-from ingest.identity import DevHeaderAuthenticator
 from ingest.jobs import JobRunner
 from ingest.results import ResultWaiter
+from ingest.retention import RetentionSweeper
+from ingest.reviews import SearchRecords
 from ingest.search_client import SearchClient
 from ingest.servicer import FaceSearchServicer, image_limits, register
 from ingest.settings import IngestSettings
+from lineup.audit.emit import AUDIT_TOPIC, AuditEmitter
+from lineup.audit.segments import AuditLog
+from lineup.errors import NotFound
 from lineup.grpcserver import ServiceServer
+from lineup.identity.authenticator import ApiKeyAuthenticator
+from lineup.identity.store import IdentityStore
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import RESULTS_TOPIC, ResultStore
 from lineup.service import run_service
+from lineup.v1 import search_pb2
 
 
 def build(settings: IngestSettings) -> ServiceServer:
-    settings.require("minio_access_key", "minio_secret_key")
+    settings.require("minio_access_key", "minio_secret_key", "bootstrap_admin_key")
     store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                         secure=settings.minio_secure)
     results = ResultStore(store)
@@ -27,10 +38,32 @@ def build(settings: IngestSettings) -> ServiceServer:
     gateway = PipelineGateway(settings, store, producer, waiter, results)
     jobs = JobRunner(store, gateway, image_limits(settings), concurrency=settings.job_concurrency,
                      lease_s=settings.job_lease_s)
-    servicer = FaceSearchServicer(settings, gateway, search, store, jobs)
-    return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
-                         authenticator=DevHeaderAuthenticator(settings.default_agency), workers=[waiter, jobs],
-                         closers=[producer.close, search.close])
+    identities = IdentityStore(store)
+    searches = SearchRecords(store)
+    auditor = AuditEmitter(producer, settings.topic(AUDIT_TOPIC), "ingest")
+    servicer = FaceSearchServicer(settings, gateway, search, store, jobs, Access(identities), searches)
+    admin = admin_api.AdminServicer(identities, lambda agency, cid: _collection_exists(search, agency, cid))
+    review = review_api.ReviewServicer(searches)
+    audit = audit_api.AuditServicer(AuditLog(store))
+    retention = RetentionSweeper(identities, store, search, auditor, interval_s=settings.retention_interval_s,
+                                 day_s=settings.retention_day_s)
+
+    def register_all(server: grpc.Server) -> list[str]:
+        return [*register(server, servicer), *admin_api.register(server, admin),
+                *review_api.register(server, review), *audit_api.register(server, audit)]
+
+    return ServiceServer(settings=settings, register=register_all,
+                         authenticator=ApiKeyAuthenticator(identities, settings.bootstrap_admin_key), auditor=auditor,
+                         workers=[waiter, jobs, retention], closers=[producer.close, search.close])
+
+
+def _collection_exists(search: SearchClient, agency_id: str, collection_id: str) -> bool:
+    try:
+        search.call("DescribeCollection", search_pb2.DescribeVectorCollectionRequest(
+            agency_id=agency_id, collection_id=collection_id))
+        return True
+    except NotFound:
+        return False
 
 
 def main() -> int:

@@ -14,13 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import numpy as np
 
+from ingest.access import Access
+from ingest.erasure import erase_face_objects
 from ingest.gateway import PipelineGateway
 from ingest.images import ImageLimits, validate_image
 from ingest.jobs import JobRunner
+from ingest.paging import page_of
+from ingest.reviews import SearchRecords
 from ingest.search_client import SearchClient
 from ingest.settings import IngestSettings
+from lineup.audit.emit import current_draft
 from lineup.auth import Principal, current_principal
-from lineup.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from lineup.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from lineup.objectstore import ObjectStore
 from lineup.scoring import NOTICE, ScoreModel, load_score_model
 from lineup.telemetry import current_trace_id
@@ -33,8 +38,10 @@ _MAX_MATCHES = 4096
 
 class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def __init__(self, settings: IngestSettings, gateway: PipelineGateway, search: SearchClient,
-                 store: ObjectStore, jobs: JobRunner) -> None:
+                 store: ObjectStore, jobs: JobRunner, access: Access, searches: SearchRecords) -> None:
         self.settings = settings
+        self.access = access
+        self.searches = searches
         self.gateway = gateway
         self.search = search
         self.store = store
@@ -47,7 +54,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def _who() -> Principal:
         principal = current_principal()
         if principal is None or not principal.agency_id:
-            raise Unauthenticated("no caller identity: send the agency metadata (see docs/api.md)")
+            raise Unauthenticated("no agency identity: call with an agency's API key (see docs/api.md)")
         return principal
 
     @staticmethod
@@ -96,6 +103,8 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
                 ) -> events_pb2.PipelineTask:
         validated = validate_image(self._image_bytes(p.agency_id, image, what), self.limits)
         sha, ref = self.gateway.store_image(p.agency_id, validated, probe=probe)
+        if probe:
+            current_draft().probe_image_sha256 = sha
         return events_pb2.PipelineTask(image=ref, image_sha256=sha, image_width=validated.width,
                                        image_height=validated.height, probe=probe, owner_agency_id=p.agency_id)
 
@@ -128,11 +137,17 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         p = self._who()
         resp = self.search.call("ListCollections", search_pb2.ListVectorCollectionsRequest(
             agency_id=p.agency_id, page=request.page))
-        return face_search_pb2.ListCollectionsResponse(
+        out = face_search_pb2.ListCollectionsResponse(
             collections=[face_search_pb2.CollectionSummary(collection_id=c.collection_id,
                                                            face_model_version=c.face_model_version,
                                                            owner_agency_id=p.agency_id)
                          for c in resp.collections], page=resp.page)
+        if not request.page.page_token:  # granted collections come once, with the first page
+            for g in self.access.received_grants(p.agency_id):
+                out.collections.append(face_search_pb2.CollectionSummary(
+                    collection_id=f"{g.owner_agency_id}/{g.collection_id}", owner_agency_id=g.owner_agency_id,
+                    granted=True))
+        return out
 
     def DeleteCollection(self, request: face_search_pb2.DeleteCollectionRequest, context: grpc.ServicerContext
                          ) -> face_search_pb2.DeleteCollectionResponse:
@@ -141,8 +156,8 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         faces = self._all_faces(p.agency_id, request.collection_id)
         dropped = self.search.call("DropCollection", search_pb2.DropCollectionRequest(
             agency_id=p.agency_id, collection_id=request.collection_id))
-        self._erase_objects(p.agency_id, faces)
-        return face_search_pb2.DeleteCollectionResponse(deleted_faces=dropped.dropped_faces)
+        receipt = self._erase(p.agency_id, faces)
+        return face_search_pb2.DeleteCollectionResponse(deleted_faces=dropped.dropped_faces, erasure_receipt_id=receipt)
 
     # -------------------------------------------------------------------------------------- faces
     def IndexFaces(self, request: face_search_pb2.IndexFacesRequest, context: grpc.ServicerContext
@@ -177,10 +192,10 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         self._collection(p.agency_id, request.collection_id)
         deleted = self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids)).deleted
-        self._erase_objects(p.agency_id, list(deleted))
+        receipt = self._erase(p.agency_id, list(deleted))
         gone = {f.face.face_id for f in deleted}
         return face_search_pb2.DeleteFacesResponse(
-            deleted_face_ids=[f for f in request.face_ids if f in gone],
+            deleted_face_ids=[f for f in request.face_ids if f in gone], erasure_receipt_id=receipt,
             unsuccessful=[face_search_pb2.UnsuccessfulFaceDeletion(face_id=f, reason="not found")
                           for f in request.face_ids if f not in gone])
 
@@ -196,43 +211,23 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
             if not token:
                 return out
 
-    def _erase_objects(self, agency_id: str, faces: Sequence[search_pb2.FaceVector]) -> None:
-        """Delete the crops of erased faces, and their source images once no face refers to them."""
-        for f in faces:
-            if f.crop.key:
-                self.store.delete(f.crop)
-        for image_id in sorted({f.face.image_id for f in faces if f.face.image_id}):
-            if not self._image_referenced(agency_id, image_id):
-                for kind in ("images", "probes"):
-                    ref = common_pb2.ObjectRef(bucket="lineup-images",
-                                               key=f"{agency_id}/{kind}/{image_id[:2]}/{image_id}")
-                    if self.store.exists(ref):
-                        self.store.delete(ref)
+    def _erase(self, agency_id: str, faces: Sequence[search_pb2.FaceVector], reason: str = "request") -> str:
+        """Erase what the deleted faces leave behind and put the receipt in this call's audit record;
+        returns the receipt's id (the audit record id)."""
+        draft = current_draft()
+        draft.erasure = erase_face_objects(self.store, self.search, agency_id, faces, reason)
+        return draft.record_id
 
-    def _image_referenced(self, agency_id: str, image_id: str) -> bool:
-        token = ""
-        while True:
-            page = self.search.call("ListCollections", search_pb2.ListVectorCollectionsRequest(
-                agency_id=agency_id, page=common_pb2.PageRequest(page_size=1000, page_token=token)))
-            for c in page.collections:
-                hits = self.search.call("GetFaces", search_pb2.GetFacesRequest(
-                    agency_id=agency_id, collection_id=c.collection_id, image_id=image_id,
-                    page=common_pb2.PageRequest(page_size=1)))
-                if hits.faces:
-                    return True
-            token = page.page.next_page_token
-            if not token:
-                return False
 
     # ------------------------------------------------------------------------------------- search
     def SearchFaces(self, request: face_search_pb2.SearchFacesRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchFacesResponse:
         p = self._who()
-        _check_context(request.context)
+        floors = self.access.check_search(p, request.context)
         top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
         collection = self._collection(p.agency_id, request.collection_id)
         model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
         got = self.search.call("GetFaces", search_pb2.GetFacesRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, face_ids=[request.face_id],
             with_embeddings=True))
@@ -242,35 +237,40 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
             agency_id=p.agency_id, collection_id=request.collection_id, top_k=top_k + 1, min_raw_score=min_raw,
             queries=[search_pb2.QueryVector(values=got.faces[0].embedding)])).results[0].matches
         others = [h for h in hits if h.face.face_id != request.face_id][:top_k]
-        return face_search_pb2.SearchFacesResponse(
+        resp = face_search_pb2.SearchFacesResponse(
             searched_face_id=request.face_id, provenance=self._provenance(context, model, min_raw),
             face_matches=[face_search_pb2.FaceMatch(rank=i + 1, score=model.match_score(h.raw_score), face=h.face)
                           for i, h in enumerate(others)])
+        self.searches.record(p, request.collection_id, request.context, resp)
+        return resp
 
     def SearchFacesByImage(self, request: face_search_pb2.SearchFacesByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchFacesByImageResponse:
         p = self._who()
-        _check_context(request.context)
+        target = self.access.searchable(p, request.collection_id)
+        floors = self.access.check_search(p, request.context, target)
         top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
         probe_faces = 1 if request.largest_face_only else _bounded(
             request.max_probe_faces, default=_MAX_PROBE_FACES, upper=_MAX_PROBE_FACES, name="max_probe_faces")
-        collection = self._collection(p.agency_id, request.collection_id)
+        collection = self._collection(target.owner_agency_id, target.collection_id)
         model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
         task = self._accept(p, request.image, probe=True)
         task.MergeFrom(events_pb2.PipelineTask(
-            operation=events_pb2.PIPELINE_OPERATION_SEARCH, collection_id=request.collection_id,
+            operation=events_pb2.PIPELINE_OPERATION_SEARCH, collection_id=target.collection_id,
             max_faces=probe_faces, quality_filter=request.quality_filter, largest_face_only=request.largest_face_only,
             max_matches=top_k, min_raw_score=min_raw, context=request.context,
-            face_model_version=collection.face_model_version))
-        return self._run(context, p, task).search_faces_by_image
+            face_model_version=collection.face_model_version, owner_agency_id=target.owner_agency_id))
+        resp = self._run(context, p, task).search_faces_by_image
+        self.searches.record(p, request.collection_id, request.context, resp)
+        return resp
 
     def CompareFaces(self, request: face_search_pb2.CompareFacesRequest, context: grpc.ServicerContext
                      ) -> face_search_pb2.CompareFacesResponse:
         p = self._who()
-        _check_context(request.context)
+        floors = self.access.check_search(p, request.context)
         model = load_score_model()
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
         rid = self._request_id(context)
         tasks = []
         for op, image, what in ((events_pb2.PIPELINE_OPERATION_COMPARE_SOURCE, request.source_image, "source_image"),
@@ -323,8 +323,8 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         resp = self.search.call("DeleteUser", search_pb2.VectorUserRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id,
             delete_faces=request.delete_faces))
-        self._erase_objects(p.agency_id, list(resp.deleted_faces))
-        return face_search_pb2.DeleteUserResponse()
+        receipt = self._erase(p.agency_id, list(resp.deleted_faces))
+        return face_search_pb2.DeleteUserResponse(erasure_receipt_id=receipt)
 
     def ListUsers(self, request: face_search_pb2.ListUsersRequest, context: grpc.ServicerContext
                   ) -> face_search_pb2.ListUsersResponse:
@@ -368,11 +368,11 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def SearchUsers(self, request: face_search_pb2.SearchUsersRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchUsersResponse:
         p = self._who()
-        _check_context(request.context)
+        floors = self.access.check_search(p, request.context)
         max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
         collection = self._collection(p.agency_id, request.collection_id)
         model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
         query = request.WhichOneof("query")
         if query is None:
             raise InvalidArgument("set user_id or face_id to search with")
@@ -397,26 +397,32 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
                         (uid not in best or h.raw_score > best[uid].raw_score):
                     best[uid] = h
         ranked = sorted(best.items(), key=lambda kv: -kv[1].raw_score)[:max_users]
-        return face_search_pb2.SearchUsersResponse(
+        resp = face_search_pb2.SearchUsersResponse(
             provenance=self._provenance(context, model, min_raw),
             user_matches=[face_search_pb2.UserMatch(rank=i + 1, score=model.match_score(h.raw_score),
                                                     user=face_search_pb2.User(user_id=uid), best_face_id=h.face.face_id)
                           for i, (uid, h) in enumerate(ranked)])
+        self.searches.record(p, request.collection_id, request.context, resp)
+        return resp
 
     def SearchUsersByImage(self, request: face_search_pb2.SearchUsersByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchUsersByImageResponse:
         p = self._who()
-        _check_context(request.context)
+        target = self.access.searchable(p, request.collection_id)
+        floors = self.access.check_search(p, request.context, target)
         max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
-        collection = self._collection(p.agency_id, request.collection_id)
+        collection = self._collection(target.owner_agency_id, target.collection_id)
         model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None)
+        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
         task = self._accept(p, request.image, probe=True)
         task.MergeFrom(events_pb2.PipelineTask(
-            operation=events_pb2.PIPELINE_OPERATION_SEARCH_USERS, collection_id=request.collection_id,
+            operation=events_pb2.PIPELINE_OPERATION_SEARCH_USERS, collection_id=target.collection_id,
             max_faces=1, largest_face_only=True, quality_filter=request.quality_filter, max_matches=max_users,
-            min_raw_score=min_raw, context=request.context, face_model_version=collection.face_model_version))
-        return self._run(context, p, task).search_users_by_image
+            min_raw_score=min_raw, context=request.context, face_model_version=collection.face_model_version,
+            owner_agency_id=target.owner_agency_id))
+        resp = self._run(context, p, task).search_users_by_image
+        self.searches.record(p, request.collection_id, request.context, resp)
+        return resp
 
     # ------------------------------------------------------------------------------------- jobs
     def StartIndexJob(self, request: face_search_pb2.StartIndexJobRequest, context: grpc.ServicerContext
@@ -436,13 +442,8 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def ListJobs(self, request: face_search_pb2.ListJobsRequest, context: grpc.ServicerContext
                  ) -> face_search_pb2.ListJobsResponse:
         p = self._who()
-        jobs = self.jobs.list_jobs(p.agency_id, request.collection_id)
-        size = request.page.page_size or 100
-        start = int(request.page.page_token or 0) if (request.page.page_token or "0").isdigit() else 0
-        page = jobs[start:start + size]
-        token = str(start + size) if start + size < len(jobs) else ""
-        return face_search_pb2.ListJobsResponse(jobs=[j.to_proto() for j in page],
-                                                page=common_pb2.PageResponse(next_page_token=token))
+        jobs, page = page_of(self.jobs.list_jobs(p.agency_id, request.collection_id), request.page)
+        return face_search_pb2.ListJobsResponse(jobs=[j.to_proto() for j in jobs], page=page)
 
     # ---------------------------------------------------------------------------------- requests
     def GetRequest(self, request: face_search_pb2.GetRequestRequest, context: grpc.ServicerContext
@@ -464,15 +465,11 @@ def image_limits(settings: IngestSettings) -> ImageLimits:
 
 
 def _check_collection_id(collection_id: str) -> None:
+    if "/" in collection_id:
+        raise PermissionDenied(f"{collection_id!r} names another agency's collection; a grant allows only "
+                               f"SearchFacesByImage and SearchUsersByImage on it")
     if not _COLLECTION_RE.match(collection_id or ""):
         raise InvalidArgument(f"collection_id {collection_id!r} is invalid: use 1-255 of a-z, A-Z, 0-9, '_', '.', '-'")
-
-
-def _check_context(ctx: common_pb2.SearchContext) -> None:
-    missing = [name for name in ("case_id", "purpose") if not getattr(ctx, name).strip()]
-    if missing:
-        raise FailedPrecondition(f"every search needs a case id and a purpose; missing: {', '.join(missing)} "
-                                 f"(set context.case_id and context.purpose)")
 
 
 def _bounded(value: int, *, default: int, upper: int, name: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lineup.identity.keys import MIN_BOOTSTRAP_LEN
 from lineup.settings import CommonSettings, SettingsError, env_name
 
 
@@ -15,16 +16,20 @@ class IngestSettings(CommonSettings):
     search_url: str = "127.0.0.1:50054"  # the search service (collections, faces, users)
     max_image_mb: float = 15.0
     max_image_megapixels: float = 64.0
-    # Until API keys exist (accountability issue), the caller's agency comes from the
-    # `x-lineup-agency` metadata header. Only for a loopback deployment; see docs/api.md.
     job_lease_s: float = 60.0  # a bulk job whose owner has not reported for this long is resumed by another replica
     job_concurrency: int = 4  # images of a bulk job in flight at once
-    auth_mode: str = "dev-header"
-    default_agency: str = "demo"
+    # The deployment's bootstrap admin credential (a Secret): creates agencies and their first keys.
+    # Required at start-up; there is deliberately no default.
+    bootstrap_admin_key: str = ""
+    retention_interval_s: float = 3600.0  # how often each replica sweeps expired probes and faces
+    retention_day_s: float = 86400.0  # length of a retention "day"; tests and demos shorten it
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.sync_timeout_s <= 0:
             raise SettingsError(f"{env_name('sync_timeout_s')} must be > 0 seconds")
-        if self.auth_mode not in {"dev-header"}:
-            raise SettingsError(f"{env_name('auth_mode')}={self.auth_mode!r}: supported: dev-header")
+        if self.bootstrap_admin_key and len(self.bootstrap_admin_key) < MIN_BOOTSTRAP_LEN:
+            raise SettingsError(f"{env_name('bootstrap_admin_key')} is too short: use at least {MIN_BOOTSTRAP_LEN} "
+                                f"random characters (e.g. `openssl rand -base64 48`)")
+        if self.retention_interval_s <= 0 or self.retention_day_s <= 0:
+            raise SettingsError(f"{env_name('retention_interval_s')} and {env_name('retention_day_s')} must be > 0")

@@ -3,7 +3,8 @@
 The bootstrap calls an `Authenticator` for each RPC with the request metadata and stores the
 resulting `Principal` in a context variable that servicers read. Internal services run with
 `InternalAuthenticator` (their NetworkPolicy keeps outsiders away and the calling service passes the
-agency explicitly); the public front door plugs in API-key authentication with roles.
+agency explicitly); the public front door plugs in API-key authentication with roles
+(`lineup.identity`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ class Principal:
 
 class Authenticator(Protocol):
     def authenticate(self, method: str, metadata: Mapping[str, str]) -> Principal | None:
-        """Return who is calling, or raise lineup.errors.Unauthenticated / PermissionDenied."""
+        """Return who is calling (None: no credentials), or raise lineup.errors.Unauthenticated."""
+        ...
+
+    def authorize(self, method: str, principal: Principal | None) -> None:
+        """Raise lineup.errors.Unauthenticated / PermissionDenied unless `principal` may call `method`.
+
+        Separate from `authenticate` so that a refused call still has a known caller for its audit record.
+        """
         ...
 
 
@@ -34,6 +42,9 @@ class InternalAuthenticator:
     def authenticate(self, method: str, metadata: Mapping[str, str]) -> Principal | None:
         caller = metadata.get("x-lineup-caller", "")
         return Principal(key_id=f"service:{caller}", agency_id="") if caller else None
+
+    def authorize(self, method: str, principal: Principal | None) -> None:
+        """Internal services are reachable only from inside the release (NetworkPolicy)."""
 
 
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("lineup_principal", default=None)

@@ -32,6 +32,7 @@ import grpc
 from lineup.cli import render
 from lineup.cli.bulk import IndexItem, index_files
 from lineup.cli.client import DEFAULT_ENDPOINT, Client
+from lineup.devstack.accounts import local_client
 from lineup.devstack.services import grpc_serving
 from lineup.v1 import common_pb2, face_search_pb2
 
@@ -228,8 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lineup.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", default=os.environ.get("LINEUP_ENDPOINT", DEFAULT_ENDPOINT))
     p.add_argument("--api-key", default=os.environ.get("LINEUP_API_KEY", ""))
-    p.add_argument("--agency", default=os.environ.get("LINEUP_AGENCY", ""),
-                   help="x-lineup-agency on a dev deployment (default: the server's default agency)")
+    p.add_argument("--agency", default=os.environ.get("LINEUP_AGENCY", "demo"),
+                   help="without --api-key: the agency registered on the local stack and given a fresh key "
+                        "(with the local bootstrap credential in .state/secrets/)")
     p.add_argument("--collection", default=COLLECTION)
     p.add_argument("--datasets", type=Path, default=Path(os.environ.get("LINEUP_DATASETS", DEFAULT_DATASETS)))
     p.add_argument("--lfw-identities", type=int, default=LFW_IDENTITIES, help="lfw-dev people added (0: none)")
@@ -276,8 +278,9 @@ def run(args: argparse.Namespace, plan: Plan) -> int:
     context = common_pb2.SearchContext(case_id=args.case_id, purpose=args.purpose,
                                        justification="Lineup demo: searches of a demo gallery with unseen photos")
     t0 = time.monotonic()
-    with Client(args.endpoint, args.api_key or None, timeout_s=args.timeout, agency=args.agency,
-                user=os.environ.get("LINEUP_USER", "lineup-demo")) as client:
+    client = (Client(args.endpoint, args.api_key, timeout_s=args.timeout) if args.api_key else
+              local_client(args.agency, endpoint=args.endpoint, holder="lineup-demo", timeout_s=args.timeout))
+    with client:
         try:
             heading(f"1. collection {args.collection}")
             recreate_collection(client, args.collection)

@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
+from lineup.audit.emit import AuditDraft, AuditEmitter, build_records, reset_draft, set_draft
 from lineup.auth import Authenticator, reset_principal, set_principal
 from lineup.errors import LineupError
 from lineup.settings import CommonSettings, SettingsError
@@ -42,8 +43,14 @@ class Worker(Protocol):
     def stop(self) -> None: ...
 
 
-def _wrap_unary(handler: grpc.RpcMethodHandler, method: str, authenticator: Authenticator | None
-                ) -> grpc.RpcMethodHandler:
+def _status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, LineupError):
+        return exc.code, exc.message
+    return grpc.StatusCode.INTERNAL, ""
+
+
+def _wrap_unary(handler: grpc.RpcMethodHandler, method: str, authenticator: Authenticator | None,
+                auditor: AuditEmitter | None) -> grpc.RpcMethodHandler:
     inner = handler.unary_unary
     assert inner is not None
 
@@ -57,38 +64,63 @@ def _wrap_unary(handler: grpc.RpcMethodHandler, method: str, authenticator: Auth
                                                       "rpc.method": rpc, "lineup.request_id": request_id},
                                           ) as span:
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id), ("x-trace-id", current_trace_id())))
+            draft = AuditDraft()
+            draft_token = set_draft(draft)
             token = None
+            principal = None
+            response: Any = None
+            code, message = grpc.StatusCode.OK, ""
             try:
                 principal = authenticator.authenticate(method, metadata) if authenticator else None
                 token = set_principal(principal)
+                if authenticator is not None:
+                    authenticator.authorize(method, principal)
                 context.request_id = request_id  # type: ignore[attr-defined]
-                return inner(request, context)
-            except LineupError as exc:
-                span.set_attribute("rpc.grpc.status_code", exc.code.value[0])
-                span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
-                context.abort(exc.code, f"{exc.message} (request id {request_id})")
+                response = inner(request, context)
             except Exception as exc:
-                if context.code() not in (None, grpc.StatusCode.OK):
+                if not isinstance(exc, LineupError) and context.code() not in (None, grpc.StatusCode.OK):
                     raise  # the servicer already chose a status with context.abort
-                log.exception("unhandled error in %s", method, extra={"request_id": request_id})
-                span.record_exception(exc)
-                span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
-                context.abort(grpc.StatusCode.INTERNAL,
-                              f"internal error in {rpc}; the operator can find it in the logs under "
-                              f"request id {request_id}, trace id {current_trace_id()}")
+                code, message = _status_of(exc)
+                if isinstance(exc, LineupError):
+                    message = f"{message} (request id {request_id})"
+                else:
+                    log.exception("unhandled error in %s", method, extra={"request_id": request_id})
+                    span.record_exception(exc)
+                    message = (f"internal error in {rpc}; the operator can find it in the logs under "
+                               f"request id {request_id}, trace id {current_trace_id()}")
             finally:
                 if token is not None:
                     reset_principal(token)
+                reset_draft(draft_token)
+            if auditor is not None:
+                try:
+                    auditor.emit(build_records(
+                        method=method, principal=principal, request=request, response=response,
+                        code=int(code.value[0]), message=message, request_id=request_id,
+                        trace_id=current_trace_id(), draft=draft))
+                except Exception as exc:
+                    log.exception("audit record not published", extra={"request_id": request_id})
+                    code, message = grpc.StatusCode.UNAVAILABLE, (
+                        f"the audit trail could not record this call ({exc}); no result is returned without an "
+                        f"audit record; retry later (request id {request_id})")
+            if code == grpc.StatusCode.OK:
+                return response
+            span.set_attribute("rpc.grpc.status_code", int(code.value[0]))
+            span.set_status(trace.Status(trace.StatusCode.ERROR, message))
+            context.abort(code, message)
 
     return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
                                                response_serializer=handler.response_serializer)
 
 
 class LineupInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Tracing + auth hook + error mapping for unary RPCs (Lineup has no streaming RPCs)."""
+    """Tracing + authentication/authorization + audit + error mapping for unary RPCs (Lineup has no
+    streaming RPCs)."""
 
-    def __init__(self, authenticator: Authenticator | None, exempt: Iterable[str]) -> None:
+    def __init__(self, authenticator: Authenticator | None, exempt: Iterable[str],
+                 auditor: AuditEmitter | None = None) -> None:
         self.authenticator = authenticator
+        self.auditor = auditor
         self.exempt = tuple(exempt)
 
     def intercept_service(self, continuation: Callable[[Any], grpc.RpcMethodHandler | None],
@@ -97,7 +129,7 @@ class LineupInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         method = handler_call_details.method
         if handler is None or handler.unary_unary is None or method.startswith(self.exempt):
             return handler
-        return _wrap_unary(handler, method, self.authenticator)
+        return _wrap_unary(handler, method, self.authenticator, self.auditor)
 
 
 @dataclass
@@ -108,6 +140,8 @@ class ServiceServer:
     #: adds servicers to the server; returns the full service names it registered
     register: Callable[[grpc.Server], Sequence[str]]
     authenticator: Authenticator | None = None
+    #: publishes one audit record per RPC (the public front door); None for internal services
+    auditor: AuditEmitter | None = None
     workers: list[Worker] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)
     port: int = 0
@@ -121,7 +155,8 @@ class ServiceServer:
         max_bytes = s.grpc_max_message_mb * 1024 * 1024
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.grpc_max_workers, thread_name_prefix="grpc"),
-            interceptors=[LineupInterceptor(self.authenticator, exempt=("/grpc.health.", "/grpc.reflection."))],
+            interceptors=[LineupInterceptor(self.authenticator, exempt=("/grpc.health.", "/grpc.reflection."),
+                                            auditor=self.auditor)],
             options=[("grpc.max_receive_message_length", max_bytes), ("grpc.max_send_message_length", max_bytes)],
         )
         names = list(self.register(server))

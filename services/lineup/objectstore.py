@@ -109,6 +109,16 @@ class ObjectStore:
             except (S3Error, HTTPError) as exc:
                 raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
 
+    def list_modified(self, bucket: str, prefix: str) -> Iterator[tuple[common_pb2.ObjectRef, float]]:
+        """Objects under a prefix with their last-modified time (Unix seconds), for retention."""
+        with self._span("ListObjects", bucket, prefix):
+            try:
+                for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True):
+                    when = obj.last_modified.timestamp() if obj.last_modified else 0.0
+                    yield common_pb2.ObjectRef(bucket=bucket, key=obj.object_name or ""), when
+            except (S3Error, HTTPError) as exc:
+                raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
+
     def list_prefixes(self, bucket: str, prefix: str = "") -> tuple[str, ...]:
         """The immediate "folders" under a prefix (e.g. the agencies that have objects in a bucket)."""
         with self._span("ListObjects", bucket, prefix):

@@ -9,6 +9,7 @@ table in the model card of the model a collection is pinned to.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -68,13 +69,17 @@ class ScoreModel:
             return self.calibration.score_at_fmr(threshold.max_fmr)
         return None
 
-    def resolve(self, requested: common_pb2.Threshold | None, floor: common_pb2.Threshold | None = None,
+    def resolve(self, requested: common_pb2.Threshold | None, floors: Sequence[common_pb2.Threshold] = (),
                 ) -> float:
-        """The raw threshold to apply: the request's (default: FMR 1e-4), never looser than the floor."""
+        """The raw threshold to apply: the request's (default: FMR 1e-4), never looser than any floor (the
+        agency's policy; for a granted collection, the owner's too)."""
         raw = self.to_raw(requested)
         raw = self.default_raw if raw is None else raw
-        floor_raw = self.to_raw(floor)
-        return max(raw, floor_raw) if floor_raw is not None else raw
+        for floor in floors:
+            floor_raw = self.to_raw(floor)
+            if floor_raw is not None:
+                raw = max(raw, floor_raw)
+        return raw
 
 
 @lru_cache(maxsize=16)

@@ -30,6 +30,7 @@ BUCKETS: tuple[str, ...] = (
     "lineup-crops",  # aligned face crops
     "lineup-audit",  # append-only, hash-chained audit segments
     "lineup-jobs",  # bulk index manifests and job state
+    "lineup-admin",  # agencies, API key hashes, grants, search records and examiner decisions
 )
 
 

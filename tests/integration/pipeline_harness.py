@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, mint_key
 from lineup.devstack.base import stack_paths
 from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
 from lineup.devstack.minio import credentials
@@ -59,10 +61,11 @@ class Pipeline:
     agency: str = field(default_factory=lambda: f"e2e-{uuid.uuid4().hex[:8]}")
     running: list[Running] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
+    _keys: dict[tuple[str, str, tuple[int, ...]], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ensure_topics(LOCAL_BOOTSTRAP, self.prefix)
-        for name in ("ingest", "detection", "embedding", "search"):
+        for name in ("ingest", "detection", "embedding", "search", "audit"):
             self.ports[name] = free_port()
 
     def env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -70,7 +73,7 @@ class Pipeline:
         return {**os.environ, "LINEUP_TOPIC_PREFIX": self.prefix, "LINEUP_GRPC_PORT": str(port),
                 "LINEUP_MINIO_ACCESS_KEY": access, "LINEUP_MINIO_SECRET_KEY": secret,
                 "LINEUP_SEARCH_URL": f"127.0.0.1:{self.ports['search']}", "LINEUP_SHUTDOWN_GRACE_S": "3",
-                "LINEUP_SYNC_TIMEOUT_S": "60", **(extra or {})}
+                "LINEUP_SYNC_TIMEOUT_S": "60", "LINEUP_BOOTSTRAP_ADMIN_KEY": bootstrap_key(), **(extra or {})}
 
     def start(self, name: str, *, replica: int = 0, extra_env: dict[str, str] | None = None) -> Running:
         port = self.ports[name] if replica == 0 else free_port()
@@ -84,7 +87,7 @@ class Pipeline:
         return run
 
     def start_all(self) -> None:
-        for name in ("search", "embedding", "detection", "ingest"):
+        for name in ("search", "embedding", "detection", "audit", "ingest"):
             self.start(name)
 
     def kill(self, run: Running, sig: int = signal.SIGKILL) -> int:
@@ -109,5 +112,18 @@ class Pipeline:
     def find(self, name: str) -> list[Running]:
         return [r for r in self.running if r.name == name]
 
-    def metadata(self, user: str = "e2e-tester") -> list[tuple[str, str]]:
-        return [("x-lineup-agency", self.agency), ("x-lineup-user", user)]
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.ports['ingest']}"
+
+    def key(self, user: str = "e2e-tester", agency: str | None = None,
+            roles: Sequence[int] = ALL_ROLES) -> str:
+        """An API key of `agency` (default: this pipeline's) for `user`, minted once per (agency, user, roles)."""
+        ident = (agency or self.agency, user, tuple(roles))
+        if ident not in self._keys:
+            self._keys[ident] = mint_key(ident[0], endpoint=self.endpoint, holder=user, roles=roles)
+        return self._keys[ident]
+
+    def metadata(self, user: str = "e2e-tester", agency: str | None = None,
+                 roles: Sequence[int] = ALL_ROLES) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.key(user, agency, roles)}")]

@@ -91,7 +91,7 @@ def test_prefix_job_with_a_bad_image_and_a_manifest_job(pipeline: Pipeline, mini
         listed = api.ListJobs(face_search_pb2.ListJobsRequest(collection_id="bulk"), metadata=md, timeout=30).jobs
         assert {j.job_id for j in listed} == {job_id, job2.job_id}
         with pytest.raises(grpc.RpcError) as err:  # other agencies see no jobs
-            api.GetJob(face_search_pb2.GetJobRequest(job_id=job_id), metadata=[("x-lineup-agency", "e2e-other")],
+            api.GetJob(face_search_pb2.GetJobRequest(job_id=job_id), metadata=p.metadata(agency=f"{p.agency}-other"),
                        timeout=30)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
 

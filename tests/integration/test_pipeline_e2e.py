@@ -206,7 +206,7 @@ def test_delete_removes_vectors_crops_and_images(api: face_search_pb2_grpc.FaceS
 
 def test_another_agency_sees_nothing(api: face_search_pb2_grpc.FaceSearchStub, pipeline: Pipeline,
                                      gallery: dict[str, list[str]]) -> None:
-    other = [("x-lineup-agency", "e2e-other-agency")]
+    other = pipeline.metadata(agency=f"{pipeline.agency}-other")
     with pytest.raises(grpc.RpcError) as err:
         api.DescribeCollection(face_search_pb2.DescribeCollectionRequest(collection_id="gallery"), metadata=other,
                                timeout=30)
@@ -224,7 +224,7 @@ def test_get_request_finds_a_finished_request(api: face_search_pb2_grpc.FaceSear
     assert len(got.detect_faces.face_details) == len(call[0].face_details)
     with pytest.raises(grpc.RpcError) as err:
         api.GetRequest(face_search_pb2.GetRequestRequest(request_id=request_id),
-                       metadata=[("x-lineup-agency", "e2e-other-agency")], timeout=30)
+                       metadata=pipeline.metadata(agency=f"{pipeline.agency}-other"), timeout=30)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 

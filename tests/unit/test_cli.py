@@ -127,7 +127,7 @@ def test_tags_and_object_refs() -> None:
 
 
 def test_client_metadata_carries_the_key_and_a_request_id_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("LINEUP_API_KEY", "LINEUP_AGENCY", "LINEUP_USER"):
+    for var in ("LINEUP_API_KEY",):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LINEUP_ENDPOINT", "10.0.0.9:443")
     with Client(request_id="req-1") as anonymous:
@@ -137,9 +137,6 @@ def test_client_metadata_carries_the_key_and_a_request_id_once(monkeypatch: pyte
     monkeypatch.setenv("LINEUP_API_KEY", "k-secret")
     with Client("127.0.0.1:1") as keyed:
         assert keyed.metadata() == [("authorization", "Bearer k-secret")]
-    monkeypatch.setenv("LINEUP_AGENCY", "metro-pd")
-    with Client("127.0.0.1:1", api_key="", user="examiner-7") as dev:
-        assert dev.metadata() == [("x-lineup-agency", "metro-pd"), ("x-lineup-user", "examiner-7")]
 
 
 # ------------------------------------------------------------------------------------ rendering

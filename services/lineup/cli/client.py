@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from lineup.v1 import common_pb2, face_search_pb2_grpc
+from lineup.v1 import admin_pb2_grpc, audit_pb2_grpc, common_pb2, face_search_pb2_grpc, review_pb2_grpc
 
 DEFAULT_ENDPOINT = "127.0.0.1:50051"
 #: images are at most 15 MB; list responses can be large
@@ -30,44 +30,44 @@ class CallResult:
 
 
 class Client:
-    """Calls FaceSearch RPCs by name with `authorization: Bearer <key>`; `request_id` is sent with the first call
-    only, since a request id names exactly one request.
-
-    `agency` and `user` are sent as `x-lineup-agency` / `x-lineup-user`: the loopback deployment's dev-only
-    identity (ingest's `dev-header` auth mode) until API keys exist; the audit trail records both.
+    """Calls public RPCs by name with `authorization: Bearer <key>` (the key decides the agency, the holder
+    and the roles); `request_id` is sent with the first call only, since a request id names exactly one request.
     """
 
     def __init__(self, endpoint: str | None = None, api_key: str | None = None, timeout_s: float = 60.0,
-                 request_id: str | None = None, agency: str | None = None, user: str | None = None) -> None:
+                 request_id: str | None = None) -> None:
         self.endpoint = endpoint or os.environ.get("LINEUP_ENDPOINT") or DEFAULT_ENDPOINT
         self.api_key = api_key if api_key is not None else os.environ.get("LINEUP_API_KEY", "")
-        self.agency = agency if agency is not None else os.environ.get("LINEUP_AGENCY", "")
-        self.user = user if user is not None else os.environ.get("LINEUP_USER", "")
         self.timeout_s = timeout_s
         self.request_id = request_id
         self.channel = grpc.insecure_channel(self.endpoint, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
         self.stub = face_search_pb2_grpc.FaceSearchStub(self.channel)
+        self._stubs: dict[str, Any] = {"FaceSearch": self.stub}
 
     def metadata(self, request_id: str | None = None) -> list[tuple[str, str]]:
         md = []
         if self.api_key:
             md.append(("authorization", f"Bearer {self.api_key}"))
-        if self.agency:
-            md.append(("x-lineup-agency", self.agency))
-        if self.user:
-            md.append(("x-lineup-user", self.user))
         rid = request_id or self.request_id
         self.request_id = None  # --request-id names one call: later calls (polling, pages) get fresh ids
         if rid:
             md.append(("x-request-id", rid))
         return md
 
+    def stub_for(self, service: str) -> Any:
+        """The stub of a public service: FaceSearch, Admin, Audit or Review."""
+        if service not in self._stubs:
+            if service not in _STUBS:
+                raise ValueError(f"unknown service {service!r}; choose from {', '.join(sorted(_STUBS))}")
+            self._stubs[service] = _STUBS[service](self.channel)
+        return self._stubs[service]
+
     def call(self, method: str, request: Any, *, request_id: str | None = None,
-             timeout_s: float | None = None) -> CallResult:
-        """Invoke `method` (e.g. "SearchFacesByImage"); grpc.RpcError propagates to the caller."""
-        rpc = getattr(self.stub, method)
+             timeout_s: float | None = None, service: str = "FaceSearch") -> CallResult:
+        """Invoke `method` of `service` (e.g. "SearchFacesByImage"); grpc.RpcError propagates to the caller."""
+        rpc = getattr(self.stub_for(service), method)
         response, call = rpc.with_call(request, metadata=self.metadata(request_id),
                                        timeout=timeout_s or self.timeout_s)
         trailing = {k: v for k, v in (call.trailing_metadata() or ()) if isinstance(v, str)}
@@ -81,6 +81,10 @@ class Client:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+_STUBS: dict[str, Any] = {"FaceSearch": face_search_pb2_grpc.FaceSearchStub, "Admin": admin_pb2_grpc.AdminStub,
+                          "Audit": audit_pb2_grpc.AuditStub, "Review": review_pb2_grpc.ReviewStub}
 
 
 def new_request_id() -> str:

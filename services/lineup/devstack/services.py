@@ -22,12 +22,14 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from lineup.devstack.accounts import bootstrap_key
 from lineup.devstack.base import Component, StackError, StackPaths, stack_paths
 from lineup.devstack.minio import credentials
 
 #: service -> base gRPC port, in start order: downstream first, so each stage's consumer is listening
 #: before anything can publish to it, and the front door (ingest) comes last.
-SERVICE_PORTS: dict[str, int] = {"search": 50054, "embedding": 50053, "detection": 50052, "ingest": 50051}
+SERVICE_PORTS: dict[str, int] = {"search": 50054, "embedding": 50053, "detection": 50052, "audit": 50055,
+                                  "ingest": 50051}
 REPLICA_PORT_STEP = 10
 MAX_REPLICA = 50
 HOST = "127.0.0.1"
@@ -101,6 +103,8 @@ class ServiceProcess(Component):
         access, secret = credentials()
         env.setdefault("LINEUP_MINIO_ACCESS_KEY", access)
         env.setdefault("LINEUP_MINIO_SECRET_KEY", secret)
+        if self.service == "ingest":
+            env.setdefault("LINEUP_BOOTSTRAP_ADMIN_KEY", bootstrap_key(self.paths))
         env["LINEUP_GRPC_PORT"] = str(self.port)
         env["LINEUP_REPLICA"] = str(self.replica)  # informational; unknown LINEUP_* are ignored by settings
         env.setdefault("PYTHONUNBUFFERED", "1")

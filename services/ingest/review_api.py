@@ -1,0 +1,46 @@
+"""gRPC servicer of lineup.v1.Review: examiners' decisions on the candidates of their agency's searches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from ingest.paging import page_of
+from ingest.reviews import SearchRecords
+from lineup.audit.emit import current_draft
+from lineup.auth import Principal, current_principal
+from lineup.errors import Unauthenticated
+from lineup.v1 import review_pb2, review_pb2_grpc
+
+
+def _who() -> Principal:
+    p = current_principal()
+    if p is None or not p.agency_id:
+        raise Unauthenticated("no agency identity: call with an agency's API key")
+    return p
+
+
+class ReviewServicer(review_pb2_grpc.ReviewServicer):
+    def __init__(self, searches: SearchRecords) -> None:
+        self.searches = searches
+
+    def RecordDecision(self, request: review_pb2.RecordDecisionRequest, context: grpc.ServicerContext
+                       ) -> review_pb2.RecordDecisionResponse:
+        candidate = self.searches.decide(_who(), request)
+        current_draft().details["review.state"] = review_pb2.CandidateReviewState.Name(candidate.state)
+        return review_pb2.RecordDecisionResponse(candidate=candidate)
+
+    def GetSearchReview(self, request: review_pb2.GetSearchReviewRequest, context: grpc.ServicerContext
+                        ) -> review_pb2.GetSearchReviewResponse:
+        return self.searches.review(_who().agency_id, request.search_id)
+
+    def ListSearches(self, request: review_pb2.ListSearchesRequest, context: grpc.ServicerContext
+                     ) -> review_pb2.ListSearchesResponse:
+        items, page = page_of(self.searches.list_searches(_who().agency_id, request.case_id), request.page)
+        return review_pb2.ListSearchesResponse(searches=items, page=page)
+
+
+def register(server: grpc.Server, servicer: ReviewServicer) -> Sequence[str]:
+    review_pb2_grpc.add_ReviewServicer_to_server(servicer, server)
+    return [review_pb2.DESCRIPTOR.services_by_name["Review"].full_name]

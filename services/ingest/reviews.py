@@ -1,0 +1,148 @@
+"""Examiner review: every search's candidate list is kept so trained examiners can judge it, and a candidate
+becomes a confirmed lead only when two different reviewers both call it a possible lead.
+
+Each decision is its own object (never an update of a shared one), so two examiners deciding at the same
+moment on two replicas cannot overwrite each other; the state is computed from the latest decision of each
+reviewer whenever it is read.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from lineup.auth import Principal
+from lineup.errors import InvalidArgument, NotFound
+from lineup.identity.store import ADMIN_BUCKET, now_ts
+from lineup.objectstore import ObjectStore
+from lineup.v1 import common_pb2, face_search_pb2, review_pb2
+
+R = review_pb2
+_POSSIBLE, _NOT, _INCONCLUSIVE = (R.REVIEW_DECISION_POSSIBLE_LEAD, R.REVIEW_DECISION_NOT_A_MATCH,
+                                  R.REVIEW_DECISION_INCONCLUSIVE)
+
+
+def review_state(entries: Iterable[review_pb2.ReviewEntry]) -> int:
+    """The candidate's state from the latest decision of each reviewer (entries in time order)."""
+    latest: dict[str, int] = {}
+    for e in entries:
+        latest[e.reviewer_key_id] = e.decision
+    votes = list(latest.values())
+    if not votes:
+        return R.CANDIDATE_REVIEW_STATE_UNREVIEWED
+    possible, against = votes.count(_POSSIBLE), votes.count(_NOT)
+    if possible and against:
+        return R.CANDIDATE_REVIEW_STATE_DISPUTED
+    if possible >= 2:
+        return R.CANDIDATE_REVIEW_STATE_CONFIRMED_LEAD
+    if possible == 1:
+        return R.CANDIDATE_REVIEW_STATE_PENDING_SECOND_REVIEW
+    if against:
+        return R.CANDIDATE_REVIEW_STATE_NOT_A_MATCH
+    return R.CANDIDATE_REVIEW_STATE_INCONCLUSIVE
+
+
+def _candidates(response: Message) -> list[review_pb2.CandidateReview]:
+    out: list[review_pb2.CandidateReview] = []
+    if isinstance(response, face_search_pb2.SearchFacesByImageResponse):
+        for r in response.results:
+            out.extend(R.CandidateReview(probe_face_index=r.face_index, face_id=m.face.face_id, rank=m.rank,
+                                         score=m.score) for m in r.face_matches)
+    elif isinstance(response, face_search_pb2.SearchFacesResponse):
+        out.extend(R.CandidateReview(face_id=m.face.face_id, rank=m.rank, score=m.score) for m in response.face_matches)
+    elif isinstance(response, face_search_pb2.SearchUsersResponse | face_search_pb2.SearchUsersByImageResponse):
+        out.extend(R.CandidateReview(face_id=m.best_face_id, rank=m.rank, score=m.score)
+                   for m in response.user_matches)
+    for c in out:
+        c.state = R.CANDIDATE_REVIEW_STATE_UNREVIEWED
+    return out
+
+
+class SearchRecords:
+    def __init__(self, store: ObjectStore, bucket: str = ADMIN_BUCKET) -> None:
+        self.store = store
+        self.bucket = bucket
+
+    def _search_key(self, agency_id: str, search_id: str) -> str:
+        return f"searches/{agency_id}/{search_id}.json"
+
+    def record(self, p: Principal, collection_id: str, ctx: common_pb2.SearchContext, response: Message) -> None:
+        """Keep a finished search's candidates for review, under the searching agency."""
+        search_id = response.provenance.search_id  # type: ignore[attr-defined]
+        if not search_id:
+            return
+        review = R.GetSearchReviewResponse(search_id=search_id, collection_id=collection_id, context=ctx,
+                                           candidates=_candidates(response))
+        doc = {"review": json_format.MessageToDict(review), "time": json_format.MessageToDict(now_ts()),
+               "searcher": p.key_id}
+        self.store.put(self.bucket, self._search_key(p.agency_id, search_id), json.dumps(doc).encode(),
+                       "application/json")
+
+    def _load(self, agency_id: str, search_id: str) -> tuple[review_pb2.GetSearchReviewResponse, str]:
+        ref = common_pb2.ObjectRef(bucket=self.bucket, key=self._search_key(agency_id, search_id))
+        if not search_id or "/" in search_id:
+            raise NotFound(f"search {search_id!r} not found")
+        try:
+            doc = json.loads(self.store.get(ref))
+        except NotFound:
+            raise NotFound(f"search {search_id!r} not found") from None
+        return json_format.ParseDict(doc["review"], R.GetSearchReviewResponse()), doc.get("time", "")
+
+    def _entries(self, agency_id: str, search_id: str) -> list[tuple[int, str, review_pb2.ReviewEntry]]:
+        out = []
+        for ref in self.store.list(self.bucket, f"reviews/{agency_id}/{search_id}/"):
+            doc = json.loads(self.store.get(ref))
+            out.append((int(doc["probe_face_index"]), doc["face_id"],
+                        json_format.ParseDict(doc["entry"], R.ReviewEntry())))
+        return sorted(out, key=lambda t: (t[2].time.ToNanoseconds(), t[2].reviewer_key_id))
+
+    def review(self, agency_id: str, search_id: str) -> review_pb2.GetSearchReviewResponse:
+        review, _ = self._load(agency_id, search_id)
+        entries = self._entries(agency_id, search_id)
+        for c in review.candidates:
+            mine = [e for i, f, e in entries if i == c.probe_face_index and f == c.face_id]
+            c.entries.extend(mine)
+            c.state = review_state(mine)  # type: ignore[assignment]
+        return review
+
+    def decide(self, p: Principal, request: review_pb2.RecordDecisionRequest) -> review_pb2.CandidateReview:
+        if request.decision == R.REVIEW_DECISION_UNSPECIFIED:
+            raise InvalidArgument("decision is missing: possible_lead, not_a_match or inconclusive")
+        review, _ = self._load(p.agency_id, request.search_id)
+        if not any(c.probe_face_index == request.probe_face_index and c.face_id == request.face_id
+                   for c in review.candidates):
+            raise NotFound(f"face {request.face_id!r} (probe face {request.probe_face_index}) is not a candidate of "
+                           f"search {request.search_id!r}")
+        entry = R.ReviewEntry(reviewer_key_id=p.key_id, reviewer_holder=p.holder, decision=request.decision,
+                              notes=request.notes[:2000], time=now_ts())
+        key = (f"reviews/{p.agency_id}/{request.search_id}/{time.time_ns():020d}-{p.key_id}-"
+               f"{secrets.token_hex(4)}.json")
+        doc = {"probe_face_index": request.probe_face_index, "face_id": request.face_id,
+               "entry": json_format.MessageToDict(entry)}
+        self.store.put(self.bucket, key, json.dumps(doc).encode(), "application/json")
+        for c in self.review(p.agency_id, request.search_id).candidates:
+            if c.probe_face_index == request.probe_face_index and c.face_id == request.face_id:
+                return c
+        raise NotFound(f"search {request.search_id!r} changed while recording the decision")
+
+    def list_searches(self, agency_id: str, case_id: str) -> list[review_pb2.SearchSummary]:
+        out = []
+        for ref in self.store.list(self.bucket, f"searches/{agency_id}/"):
+            search_id = ref.key.rsplit("/", 1)[-1].removesuffix(".json")
+            review, when = self._load(agency_id, search_id)
+            if case_id and review.context.case_id != case_id:
+                continue
+            review = self.review(agency_id, search_id)
+            summary = R.SearchSummary(
+                search_id=search_id, collection_id=review.collection_id, context=review.context,
+                candidate_count=len(review.candidates),
+                confirmed_leads=sum(c.state == R.CANDIDATE_REVIEW_STATE_CONFIRMED_LEAD for c in review.candidates))
+            if when:
+                json_format.ParseDict(when, summary.time)
+            out.append(summary)
+        return sorted(out, key=lambda s: -s.time.ToNanoseconds())
