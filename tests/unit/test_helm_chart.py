@@ -158,7 +158,7 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
         ({50054}, [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "lineup",
                                                      "app.kubernetes.io/instance": "lineup",
                                                      "app.kubernetes.io/component": "ingest"}}}])]
-    for name in ("detection", "embedding", "audit", "agencies"):
+    for name in ("detection", "embedding", "audit", "agencies", "provision"):
         assert policies[name]["spec"]["ingress"] == [], name
 
     def egress_ports(name: str) -> set[int]:
@@ -172,6 +172,8 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
     for name in ("ingest", "search", "audit"):
         assert 8001 not in egress_ports(name), f"{name} may reach Triton"
     assert egress_ports("agencies") == {53, 50051}
+    np = rendered_values(scenario)["networkPolicy"]
+    assert egress_ports("provision") == {53, *np["kafka"]["ports"], *np["minio"]["ports"]}
 
 
 @cache
@@ -216,6 +218,33 @@ def test_the_agencies_job_applies_exactly_the_values(scenario: str) -> None:
     assert env["LINEUP_API_KEY"]["valueFrom"]["secretKeyRef"] == {
         "name": values["auth"]["bootstrapAdminSecret"]["name"], "key": values["auth"]["bootstrapAdminSecret"]["key"]}
     assert ("LINEUP_TLS_CA_FILE" in env) == bool(values["tls"]["enabled"])
+
+
+@needs_helm
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_topics_and_buckets_are_provisioned_before_the_agencies(scenario: str) -> None:
+    objects = rendered(scenario)
+    values = rendered_values(scenario)["provision"]
+    jobs = of_kind(objects, "Job")
+    provision, agencies = jobs["provision"], jobs["agencies"]
+    for job in (provision, agencies):
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert int(provision["metadata"]["annotations"]["helm.sh/hook-weight"]) < \
+        int(agencies["metadata"]["annotations"]["helm.sh/hook-weight"])
+    command = provision["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:3] == ["python", "-m", "lineup.provision"]
+    assert f"--replication-factor={values['topicReplicationFactor']}" in command
+    assert ("--skip-topics" in command) == (not values["topics"])
+
+
+def test_provision_fails_fast_without_object_store_credentials(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from lineup import provision
+
+    for var in ("LINEUP_MINIO_ACCESS_KEY", "LINEUP_MINIO_SECRET_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    assert provision.main(["--skip-topics"]) == 2
+    assert "LINEUP_MINIO_ACCESS_KEY" in capsys.readouterr().err
 
 
 @needs_helm
