@@ -47,6 +47,6 @@ def build_worker(settings: AuditSettings, writer: AuditWriter, producer: Envelop
         bootstrap=settings.kafka_bootstrap, group_id=settings.topic_prefix + name,
         topics=[settings.topic(AUDIT_TOPIC)], handler=writer.handle,
         dead_letters=DeadLetterPublisher(producer, topic=settings.topic(DEADLETTER_TOPIC), service=name),
-        client_id=name, max_attempts=1, max_batch_records=settings.audit_batch_max_records,
+        client_id=name, max_batch_records=settings.audit_batch_max_records,
         linger_ms=settings.audit_batch_linger_ms)
     return AuditWorker(consumer, writer)

@@ -368,3 +368,16 @@ def test_recent_ids_window() -> None:
     ids = RecentIds(3, ["a", "b"])
     ids.extend(["c", "d"])
     assert len(ids) == 3 and "a" not in ids and all(x in ids for x in "bcd")
+
+
+def test_writer_settings_fail_fast() -> None:
+    from audit.settings import AuditSettings
+    from lineup.settings import SettingsError, load_settings
+
+    ok = load_settings(AuditSettings, env={})
+    assert (ok.grpc_port, ok.audit_bucket, ok.service_name) == (50055, "lineup-audit", "audit")
+    for env, needle in (({"LINEUP_AUDIT_DEDUPE_WINDOW": "10"}, "LINEUP_AUDIT_DEDUPE_WINDOW"),
+                        ({"LINEUP_AUDIT_BATCH_MAX_RECORDS": "0"}, "LINEUP_AUDIT_BATCH_MAX_RECORDS"),
+                        ({"LINEUP_AUDIT_BUCKET": ""}, "LINEUP_AUDIT_BUCKET")):
+        with pytest.raises(SettingsError, match=needle):
+            load_settings(AuditSettings, env=env)

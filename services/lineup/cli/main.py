@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from lineup.cli import render
+from lineup.cli import audit_cmds, render
 from lineup.cli.bulk import BulkSummary, IndexItem, index_files
 from lineup.cli.client import DEFAULT_ENDPOINT, CallResult, Client, image_files, load_image, parse_object_ref
 from lineup.v1 import common_pb2, face_search_pb2
@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = req.add_parser("get", parents=[common])
     p.add_argument("request_id")
     p.set_defaults(func=cmd_request_get)
+
+    audit_cmds.add_parsers(sub, common)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Lineup's own services (ingest, detection, embedding, search) as local stack processes.
+"""Lineup's own services (ingest, detection, embedding, search, audit) as local stack processes.
 
 They are launched exactly like the infrastructure components (detached, a pid file, a log under
 `.state/logs/`, health waited on), so `make demo`, the integration tests and a developer's shell all
