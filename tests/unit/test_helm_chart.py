@@ -158,6 +158,11 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
         ({50054}, [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "lineup",
                                                      "app.kubernetes.io/instance": "lineup",
                                                      "app.kubernetes.io/component": "ingest"}}}])]
+    ingest_from = _policy_peers(policies["ingest"], "ingress")[0][1]
+    agencies_job = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "lineup",
+                                                    "app.kubernetes.io/instance": "lineup",
+                                                    "app.kubernetes.io/component": "agencies"}}}
+    assert ingest_from is None or agencies_job in ingest_from, "the agencies Job cannot reach ingest"
     for name in ("detection", "embedding", "audit", "agencies", "provision"):
         assert policies[name]["spec"]["ingress"] == [], name
 
