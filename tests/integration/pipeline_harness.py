@@ -113,6 +113,10 @@ class Pipeline:
         return [r for r in self.running if r.name == name]
 
     @property
+    def bootstrap(self) -> str:
+        return bootstrap_key()
+
+    @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.ports['ingest']}"
 
