@@ -17,7 +17,8 @@ from typing import Any
 
 import grpc
 
-from lineup.cli import audit_cmds, render
+from lineup.cli import admin_cmds, audit_cmds, render
+from lineup.cli.admin_cmds import ApplyError
 from lineup.cli.bulk import BulkSummary, IndexItem, index_files
 from lineup.cli.client import DEFAULT_ENDPOINT, CallResult, Client, image_files, load_image, parse_object_ref
 from lineup.v1 import common_pb2, face_search_pb2
@@ -107,11 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint", default=None,
                         help=f"host:port of ingest (env LINEUP_ENDPOINT, default {DEFAULT_ENDPOINT})")
     parser.add_argument("--api-key", default=None, help="sent as `authorization: Bearer <key>` (env LINEUP_API_KEY)")
-    parser.add_argument("--agency", default=None,
-                        help="x-lineup-agency: the caller's agency on a dev deployment without API keys "
-                             "(env LINEUP_AGENCY; default: the server's)")
-    parser.add_argument("--user", default=None,
-                        help="x-lineup-user: who is calling, for the audit trail on a dev deployment (env LINEUP_USER)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
     parser.add_argument("--request-id", default=None, help="x-request-id for a single call (to find it later)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -255,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_request_get)
 
     audit_cmds.add_parsers(sub, common)
+    admin_cmds.add_parsers(sub, common)
     return parser
 
 
@@ -502,13 +499,12 @@ def cmd_request_get(client: Client, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with Client(args.endpoint, args.api_key, timeout_s=args.timeout, request_id=args.request_id,
-                    agency=args.agency, user=args.user) as client:
+        with Client(args.endpoint, args.api_key, timeout_s=args.timeout, request_id=args.request_id) as client:
             return int(args.func(client, args))
     except grpc.RpcError as exc:
         print(render.format_rpc_error(exc), file=sys.stderr)
         return 1
-    except CliError as exc:
+    except (CliError, ApplyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
