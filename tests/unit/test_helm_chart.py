@@ -16,7 +16,7 @@ from detection.settings import DetectionSettings
 from embedding.settings import EmbeddingSettings
 from ingest.settings import IngestSettings
 from lineup.devstack import helm
-from lineup.settings import CommonSettings, env_name
+from lineup.settings import CommonSettings, env_name, load_settings
 from search.settings import SearchSettings
 
 yaml = pytest.importorskip("yaml", reason="PyYAML (dev extra) parses the rendered manifests")
@@ -127,6 +127,40 @@ def test_every_setting_of_every_service_is_wired(scenario: str) -> None:
     for cm in configmaps.values():
         for key in cm["data"]:
             assert not key.endswith(("_SECRET_KEY", "_ACCESS_KEY", "_TOKEN", "_ADMIN_KEY")), key
+
+
+def _settings_from_pod(objects: list[dict[str, Any]], name: str) -> CommonSettings:
+    """What the service would parse at start-up from its rendered ConfigMap and (stand-in) Secret values."""
+    env = dict(of_kind(objects, "ConfigMap")[name]["data"])
+    container = of_kind(objects, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+    for e in container.get("env", []):
+        env[e["name"]] = e.get("value", "x" * 48)  # a secret: any value of a valid length
+    return load_settings(SERVICES[name], env=env)
+
+
+@needs_helm
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_services_accept_the_rendered_settings(scenario: str) -> None:
+    objects = rendered(scenario)
+    for name, settings_cls in SERVICES.items():
+        settings = _settings_from_pod(objects, name)
+        assert isinstance(settings, settings_cls)
+        assert settings.grpc_host == "0.0.0.0" and settings.service_name == name
+    values = rendered_values(scenario)
+    assert _settings_from_pod(objects, "ingest").tls_cert_file == (
+        "/etc/lineup/tls/tls.crt" if values["tls"]["enabled"] else "")
+
+
+@needs_helm
+def test_large_whole_numbers_stay_integers(tmp_path: Path) -> None:
+    """YAML numbers are floats inside Helm; 1000000 must not reach a service as '1e+06'."""
+    override = tmp_path / "big.yaml"
+    override.write_text("services:\n  detection:\n    settings: {max_poll_records: 1000000, min_face_px: 40.5}\n")
+    objects = rendered("minimal-cpu.yaml", "-f", str(override))
+    data = of_kind(objects, "ConfigMap")["detection"]["data"]
+    assert (data["LINEUP_MAX_POLL_RECORDS"], data["LINEUP_MIN_FACE_PX"]) == ("1000000", "40.5")
+    settings = _settings_from_pod(objects, "detection")
+    assert isinstance(settings, DetectionSettings) and settings.max_poll_records == 1_000_000
 
 
 def _policy_peers(policy: dict[str, Any], direction: str) -> list[tuple[set[int], list[dict[str, Any]] | None]]:

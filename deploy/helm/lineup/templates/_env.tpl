@@ -17,10 +17,10 @@ Secrets are not here: they are `env` entries with secretKeyRef in the Deployment
   "LINEUP_OTLP_ENDPOINT" $root.Values.otlp.endpoint
 -}}
 {{- range $key, $value := $root.Values.settings }}
-{{- $_ := set $env (printf "LINEUP_%s" (upper $key)) (toString $value) }}
+{{- $_ := set $env (printf "LINEUP_%s" (upper $key)) (include "lineup.envValue" $value) }}
 {{- end }}
 {{- range $key, $value := $svc.settings }}
-{{- $_ := set $env (printf "LINEUP_%s" (upper $key)) (toString $value) }}
+{{- $_ := set $env (printf "LINEUP_%s" (upper $key)) (include "lineup.envValue" $value) }}
 {{- end }}
 {{- if eq $name "ingest" }}
 {{- $_ := set $env "LINEUP_SEARCH_URL" (printf "%s:%v" (include "lineup.name" (list $root "search")) $root.Values.services.search.port) }}
@@ -37,7 +37,7 @@ Secrets are not here: they are `env` entries with secretKeyRef in the Deployment
 {{- $_ := set $env "LINEUP_MILVUS_URI" (required "milvus.uri is required" $root.Values.milvus.uri) }}
 {{- end }}
 {{- range $key, $value := $svc.extraEnv }}
-{{- $_ := set $env $key (toString $value) }}
+{{- $_ := set $env $key (include "lineup.envValue" $value) }}
 {{- end }}
 {{- toYaml $env -}}
 {{- end -}}
@@ -45,4 +45,16 @@ Secrets are not here: they are `env` entries with secretKeyRef in the Deployment
 {{/* The services in a fixed order, so renders are stable. */}}
 {{- define "lineup.serviceNames" -}}
 ingest detection embedding search audit
+{{- end -}}
+
+{{/*
+A value as the services parse it. YAML numbers reach templates as float64, whose default text turns 1000000 into
+"1e+06" (not an integer to Python's int()); whole numbers are printed as integers instead.
+*/}}
+{{- define "lineup.envValue" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
 {{- end -}}
