@@ -381,3 +381,24 @@ def test_writer_settings_fail_fast() -> None:
                         ({"LINEUP_AUDIT_BUCKET": ""}, "LINEUP_AUDIT_BUCKET")):
         with pytest.raises(SettingsError, match=needle):
             load_settings(AuditSettings, env=env)
+
+
+class _OutageConsumer:
+    """A consumer loop that meets an object-store outage in its batch."""
+
+    def run(self) -> None:
+        raise StoreOutage("object store down (test)")
+
+    def stop(self) -> None:
+        pass
+
+
+def test_worker_outage_is_a_crash_unless_stopping(audit_log: AuditLog) -> None:
+    from audit.consumer import AuditWorker
+
+    worker = AuditWorker(_OutageConsumer(), AuditWriter(audit_log))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="object store down"):  # ServiceServer then stops the process
+        worker.run()
+    worker.stop()
+    assert worker.writer.stopping.is_set()
+    worker.run()  # while stopping, ending without a commit is a clean exit: Kafka keeps the records

@@ -121,8 +121,8 @@ def _is_set(ts: Timestamp | None) -> bool:
 
 @dataclass(frozen=True)
 class AuditFilter:
-    """What `AuditLog.query` matches on; empty fields match everything. `operation` matches the full
-    method name (`lineup.v1.FaceSearch/SearchFaces`) or just the RPC name (`SearchFaces`); times are
+    """What `AuditLog.query` matches on; empty fields (None times) match everything. `operation` matches the
+    full method name (`lineup.v1.FaceSearch/SearchFaces`) or just the RPC name (`SearchFaces`); times are
     [from_time, to_time)."""
 
     case_id: str = ""
@@ -143,9 +143,9 @@ class AuditFilter:
             op = rec.operation.lstrip("/")
             if self.operation.lstrip("/") != op and self.operation != op.rpartition("/")[2]:
                 return False
-        if self.from_time is not None and _is_set(self.from_time) and _ts_key(rec.time) < _ts_key(self.from_time):
+        if self.from_time is not None and _ts_key(rec.time) < _ts_key(self.from_time):
             return False
-        return not (self.to_time is not None and _is_set(self.to_time) and _ts_key(rec.time) >= _ts_key(self.to_time))
+        return self.to_time is None or _ts_key(rec.time) < _ts_key(self.to_time)
 
 
 class AuditLog:
@@ -279,12 +279,13 @@ class AuditLog:
         size = page.page_size or DEFAULT_PAGE_SIZE
         if not 0 < size <= MAX_PAGE_SIZE:
             raise InvalidArgument(f"page size {size} is out of range 1..{MAX_PAGE_SIZE}")
-        if _is_set(from_time) and _is_set(to_time) and from_time is not None and to_time is not None \
-                and _ts_key(from_time) >= _ts_key(to_time):
+        since = from_time if _is_set(from_time) else None  # an unset Timestamp (0) means no bound
+        until = to_time if _is_set(to_time) else None
+        if since is not None and until is not None and _ts_key(since) >= _ts_key(until):
             raise InvalidArgument("from_time must be before to_time")
         after = decode_page_token(page.page_token) if page.page_token else 0
         match = AuditFilter(case_id=case_id, actor_key_id=actor_key_id, operation=operation, search_id=search_id,
-                            from_time=from_time, to_time=to_time)
+                            from_time=since, to_time=until)
         found: list[audit_pb2.AuditRecord] = []
         for rec in self.records(chain, from_sequence=after + 1):
             if match.matches(rec):
