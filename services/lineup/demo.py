@@ -34,7 +34,8 @@ from lineup.cli.bulk import IndexItem, index_files
 from lineup.cli.client import DEFAULT_ENDPOINT, Client
 from lineup.devstack.accounts import local_client
 from lineup.devstack.services import grpc_serving
-from lineup.v1 import common_pb2, face_search_pb2
+from lineup.v1 import audit_pb2, common_pb2, face_search_pb2, review_pb2
+from lineup.v1.admin_pb2 import ROLE_REVIEWER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
@@ -204,6 +205,41 @@ def search_group(client: Client, collection: str, photo: Path, context: common_p
     return result.trace_id or resp.provenance.trace_id, tops
 
 
+def accountability(client: Client, context: common_pb2.SearchContext, second_examiner: Client | None,
+                   expected_searches: int) -> list[str]:
+    """What an auditor and two examiners see of the demo's searches: the trail, and the two-reviewer rule."""
+    deadline = time.monotonic() + 20  # the audit writer persists records a moment after each call
+    while True:
+        records = client.call("QueryAuditRecords", audit_pb2.QueryAuditRecordsRequest(
+            case_id=context.case_id, page=common_pb2.PageRequest(page_size=1000)), service="Audit").response.records
+        searches = [r for r in records if r.search_id]
+        if len(searches) >= expected_searches or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    verified = client.call("VerifyAuditChain", audit_pb2.VerifyAuditChainRequest(), service="Audit").response
+    lines = [f"audit trail: {len(records)} record(s) for case {context.case_id}, {len(searches)} with a search id "
+             f"(who, purpose, probe hash, every candidate returned); hash chain "
+             f"{'intact' if verified.intact else 'BROKEN at ' + verified.first_broken.record_id} over "
+             f"{verified.records_checked} record(s)"]
+    listed = client.call("ListSearches", review_pb2.ListSearchesRequest(case_id=context.case_id),
+                         service="Review").response.searches
+    with_candidates = [s for s in listed if s.candidate_count]
+    if not with_candidates or second_examiner is None:
+        return lines
+    search_id = with_candidates[-1].search_id  # the first search of the run
+    review = client.call("GetSearchReview", review_pb2.GetSearchReviewRequest(search_id=search_id),
+                         service="Review").response
+    top = review.candidates[0]
+    decide = review_pb2.RecordDecisionRequest(search_id=search_id, probe_face_index=top.probe_face_index,
+                                              face_id=top.face_id, decision=review_pb2.REVIEW_DECISION_POSSIBLE_LEAD,
+                                              notes="demo: examiner comparison")
+    for who, examiner in (("examiner 1", client), ("examiner 2", second_examiner)):
+        state = examiner.call("RecordDecision", decide, service="Review").response.candidate.state
+        lines.append(f"review of search {search_id}, candidate {top.face_id}: {who} says possible lead -> "
+                     f"{review_pb2.CandidateReviewState.Name(state).removeprefix('CANDIDATE_REVIEW_STATE_').lower()}")
+    return lines
+
+
 def summarize(outcomes: Sequence[ProbeOutcome], groups: Sequence[tuple[Path, str, list[str]]],
               meaningful: bool) -> list[str]:
     """One row per probe (who it shows, who came first, the trace id), then the group photos and the count."""
@@ -240,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the API's own default is 1e-4)")
     p.add_argument("--default-threshold", action="store_true", help="use the collection's default threshold")
     p.add_argument("--candidates", type=int, default=5, help="candidates per probe face")
-    p.add_argument("--case-id", default=f"DEMO-{datetime.now(UTC):%Y%m%d}")
+    p.add_argument("--case-id", default=f"DEMO-{datetime.now(UTC):%Y%m%d-%H%M%S}")
     p.add_argument("--purpose", default=os.environ.get("LINEUP_DEMO_PURPOSE", "demo"))
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for ingest to answer")
@@ -308,6 +344,16 @@ def run(args: argparse.Namespace, plan: Plan) -> int:
                 for photo in plan.group_photos:
                     trace, tops = search_group(client, args.collection, photo, context, threshold, args.candidates)
                     groups.append((photo, trace, tops))
+
+            heading("5. accountability: the audit trail and examiner review")
+            second = None if args.api_key else local_client(args.agency, endpoint=args.endpoint,
+                                                            holder="lineup-demo examiner 2", roles=[ROLE_REVIEWER])
+            try:
+                for line in accountability(client, context, second, len(plan.probes) + len(plan.group_photos)):
+                    print(line)
+            finally:
+                if second is not None:
+                    second.close()
         except grpc.RpcError as exc:
             print(render.format_rpc_error(exc), file=sys.stderr)
             return 1
