@@ -15,6 +15,7 @@ import pytest
 from detection.settings import DetectionSettings
 from embedding.settings import EmbeddingSettings
 from ingest.settings import IngestSettings
+from lineup.cli.admin_cmds import load_agencies_file
 from lineup.devstack import helm
 from lineup.settings import CommonSettings, env_name, load_settings
 from search.settings import SearchSettings
@@ -240,7 +241,7 @@ def test_only_ingest_is_exposed(scenario: str) -> None:
 
 @needs_helm
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_the_agencies_job_applies_exactly_the_values(scenario: str) -> None:
+def test_the_agencies_job_applies_exactly_the_values(scenario: str, tmp_path: Path) -> None:
     objects = rendered(scenario)
     values = rendered_values(scenario)
     doc = json.loads(of_kind(objects, "ConfigMap")["agencies"]["data"]["agencies.json"])
@@ -248,6 +249,15 @@ def test_the_agencies_job_applies_exactly_the_values(scenario: str) -> None:
     for agency in doc["agencies"]:
         assert set(agency) == {"id", "display_name", "policy"}
         assert set(agency["policy"]) == {"purposes", "threshold_floor_max_fmr", "probe_retention_days"}
+    # the file is what `lineup admin apply` reads: its own parser turns it into the Admin API's requests
+    path = tmp_path / "agencies.json"
+    path.write_text(of_kind(objects, "ConfigMap")["agencies"]["data"]["agencies.json"])
+    requests = load_agencies_file(path)
+    assert [(r.agency_id, r.display_name, list(r.policy.allowed_purposes), r.policy.probe_retention_days)
+            for r in requests] == [(a["id"], a["display_name"], a["policy"]["purposes"],
+                                    a["policy"]["probe_retention_days"]) for a in values["agencies"]]
+    assert [r.policy.threshold_floor.max_fmr for r in requests] == pytest.approx(
+        [a["policy"]["threshold_floor_max_fmr"] for a in values["agencies"]])
     job = of_kind(objects, "Job")["agencies"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     container = job["spec"]["template"]["spec"]["containers"][0]
