@@ -6,9 +6,9 @@ stored; they are recognised by `record_id` among the last `dedupe_window` record
 skipped, so a replay never stores a record twice. A replay is at most the batches that were in hand
 (uncommitted) when the writer stopped, far fewer records than the window.
 
-The head of each chain is re-read from the object store at the start of every batch (one LIST, plus
-GETs only when the last key differs from the one this writer wrote), so a writer that just got a chain's
-partition after a rebalance links to what the previous owner wrote.
+The head of each chain is checked against the object store at the start of every batch (one LIST of the
+keys after the last one this writer knows; the segments are re-read only when there are any), so a writer
+that just got a chain's partition after a rebalance links to what the previous owner wrote.
 
 The object store being unreachable must not lose records and must not dead-letter them either (an audit
 record belongs in the chain, not in an operator's queue): the writer retries for `store_retry_s`, then
@@ -164,13 +164,14 @@ class AuditWriter:
         return Appended(chain, len(stored), skipped, key)
 
     def _state(self, chain: str) -> _ChainState:
-        """The chain's tail, validated against a fresh listing: reused while the last key is the one this
-        writer wrote, re-read when anybody else moved the head (a rebalance, another replica)."""
-        keys = self.log.segment_keys(chain)
-        last_key = keys[-1] if keys else ""
+        """The chain's tail, checked against the store: the cached one while no segment follows the last key
+        this writer knows (one LIST after that key, however long the chain), re-read when anybody else moved
+        the head (a rebalance, another replica) or when nothing is cached (a fresh process)."""
         state = self._chains.get(chain)
-        if state is None or state.last_key != last_key:
-            tail = self.log.tail(chain, min_records=self.dedupe_window, keys=keys)
-            state = _ChainState(tail.head, tail.last_key, RecentIds(self.dedupe_window, tail.record_ids))
-            self._chains[chain] = state
+        if state is not None and not self.log.segment_keys(chain, after=state.last_key):
+            return state
+        keys = self.log.segment_keys(chain)
+        tail = self.log.tail(chain, min_records=self.dedupe_window, keys=keys)
+        state = _ChainState(tail.head, tail.last_key, RecentIds(self.dedupe_window, tail.record_ids))
+        self._chains[chain] = state
         return state

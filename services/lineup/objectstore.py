@@ -101,10 +101,13 @@ class ObjectStore:
             except (S3Error, HTTPError) as exc:
                 raise Unavailable(f"object store {self.endpoint}: cannot delete {ref.bucket}/{ref.key}: {exc}") from exc
 
-    def list(self, bucket: str, prefix: str) -> Iterator[common_pb2.ObjectRef]:
+    def list(self, bucket: str, prefix: str, *, start_after: str = "") -> Iterator[common_pb2.ObjectRef]:
+        """Keys under `prefix` in key order; with `start_after`, only the keys after it (one cheap request to
+        find what is new since a known key, however many objects precede it)."""
         with self._span("ListObjects", bucket, prefix):
             try:
-                for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True):
+                for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True,
+                                                     start_after=start_after or None):
                     yield common_pb2.ObjectRef(bucket=bucket, key=obj.object_name or "")
             except (S3Error, HTTPError) as exc:
                 raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc

@@ -86,6 +86,9 @@ def three_segments(store: ObjectStore, chains: list[str]) -> tuple[AuditLog, str
         log.append(agency, [_record(agency, n) for n in range(first, first + 4)])
     assert log.segment_keys(agency) == [segment_key(agency, 1, 4), segment_key(agency, 5, 8),
                                         segment_key(agency, 9, 12)]
+    assert log.segment_keys(agency, after=segment_key(agency, 1, 4)) == [segment_key(agency, 5, 8),
+                                                                          segment_key(agency, 9, 12)]
+    assert log.segment_keys(agency, after=segment_key(agency, 9, 12)) == []
     intact = log.verify(agency)
     assert intact.intact and (intact.records_checked, intact.segments_checked, intact.head_sequence) == (12, 3, 12)
     return log, agency

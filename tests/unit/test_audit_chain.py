@@ -42,6 +42,8 @@ class MemoryStore:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.down = False
         self.puts = 0
+        self.gets = 0
+        self.lists: list[tuple[str, str]] = []
 
     def _check(self) -> None:
         if self.down:
@@ -55,6 +57,7 @@ class MemoryStore:
 
     def get(self, ref: common_pb2.ObjectRef) -> bytes:
         self._check()
+        self.gets += 1
         try:
             return self.objects[(ref.bucket, ref.key)]
         except KeyError:
@@ -64,10 +67,11 @@ class MemoryStore:
         self._check()
         return (ref.bucket, ref.key) in self.objects
 
-    def list(self, bucket: str, prefix: str) -> Iterator[common_pb2.ObjectRef]:
+    def list(self, bucket: str, prefix: str, *, start_after: str = "") -> Iterator[common_pb2.ObjectRef]:
         self._check()
+        self.lists.append((prefix, start_after))
         for b, k in sorted(self.objects):
-            if b == bucket and k.startswith(prefix):
+            if b == bucket and k.startswith(prefix) and k > start_after:
                 yield common_pb2.ObjectRef(bucket=b, key=k)
 
     def list_prefixes(self, bucket: str, prefix: str = "") -> tuple[str, ...]:
@@ -402,3 +406,17 @@ def test_worker_outage_is_a_crash_unless_stopping(audit_log: AuditLog) -> None:
     worker.stop()
     assert worker.writer.stopping.is_set()
     worker.run()  # while stopping, ending without a commit is a clean exit: Kafka keeps the records
+
+
+def test_writer_steady_state_costs_one_list_after_the_last_key(store: MemoryStore, audit_log: AuditLog) -> None:
+    writer = AuditWriter(audit_log, dedupe_window=100)
+    for n in range(1, 4):
+        writer.handle([_item(rec(n))])
+    store.lists.clear()
+    gets = store.gets
+    writer.handle([_item(rec(4))])
+    # the head is known: one listing of what follows the last key (nothing), no segment read
+    assert store.lists == [("agency-a/", "agency-a/000000000003-000000000003.seg")]
+    assert store.gets == gets
+    assert audit_log.segment_keys("agency-a", after="agency-a/000000000002-000000000002.seg") == [
+        "agency-a/000000000003-000000000003.seg", "agency-a/000000000004-000000000004.seg"]

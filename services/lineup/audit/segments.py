@@ -160,10 +160,10 @@ class AuditLog:
     def chains(self) -> list[str]:
         return sorted(p.rstrip("/") for p in self.store.list_prefixes(self.bucket))
 
-    def segment_keys(self, chain: str) -> list[str]:
-        """Every object under the chain's prefix, in key (= chain) order."""
+    def segment_keys(self, chain: str, *, after: str = "") -> list[str]:
+        """Every object under the chain's prefix, in key (= chain) order; with `after`, only later keys."""
         check_chain(chain)
-        return sorted(ref.key for ref in self.store.list(self.bucket, f"{chain}/"))
+        return sorted(ref.key for ref in self.store.list(self.bucket, f"{chain}/", start_after=after))
 
     def read_segment(self, key: str) -> list[audit_pb2.AuditRecord]:
         """The records of one segment; SegmentError when the name or the bytes are not a segment's."""
