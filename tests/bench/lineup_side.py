@@ -44,7 +44,8 @@ AGENCY = "bench"
 COLLECTION = "bench-gallery"
 HOLDER = "lineup-bench"
 DISTRACTOR_BATCH = 5000
-SERVICES = ("search", "embedding", "detection", "ingest")
+#: start order (downstream first, the front door last); `audit` is started when the harness knows it
+SERVICES = ("search", "embedding", "detection", "audit", "ingest")
 
 
 def vm_hwm_mib(pid: int) -> float | None:
@@ -85,7 +86,8 @@ def private_stack(sync_timeout_s: float) -> Iterator[Stack]:
         try:
             extra = {"LINEUP_MILVUS_URI": uri, "LINEUP_SYNC_TIMEOUT_S": str(sync_timeout_s)}
             for name in SERVICES:
-                pipeline.start(name, extra_env=extra)
+                if name in pipeline.ports:
+                    pipeline.start(name, extra_env=extra)
             endpoint = f"127.0.0.1:{pipeline.ports['ingest']}"
             client = local_client(AGENCY, endpoint=endpoint, holder=HOLDER, timeout_s=sync_timeout_s + 30)
             store = FaceStore(uri, timeout_s=600)

@@ -216,9 +216,10 @@ def test_load_run_is_bounded_and_writes_csv_and_html(tmp_path: Path) -> None:
 def test_bench_settings_fail_fast_on_unusable_knobs() -> None:
     from tests.bench.run_bench import BenchSettings
 
-    ok = load_settings(BenchSettings, env={"LINEUP_BENCH_SIZES": "1000, 10000"})  # type: ignore[type-var]
-    assert ok.sizes == [1000, 10000]
+    ok = load_settings(BenchSettings, env={"LINEUP_BENCH_SIZES": "0, 10000"})  # type: ignore[type-var]
+    assert ok.sizes == [0, 10000]
     for bad in ({"LINEUP_BENCH_SIZES": "100000,10000"}, {"LINEUP_BENCH_SIZES": "ten"},
+                {"LINEUP_BENCH_SIZES": "-1,10"}, {"LINEUP_BENCH_SIZES": "10,10"},
                 {"LINEUP_BENCH_CROWD": "101"}, {"LINEUP_BENCH_KNOWN": "700"}):
         with pytest.raises(SettingsError):
             load_settings(BenchSettings, env=bad)  # type: ignore[type-var]
