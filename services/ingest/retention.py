@@ -51,12 +51,11 @@ class RetentionSweeper:
         now = time.time() if now is None else now
         records = []
         for agency in self.identities.list_agencies():
-            rec = self._probes(agency.agency_id, agency.policy.probe_retention_days, now)
-            if rec is not None:
-                records.append(rec)
-            records.extend(self._faces(agency.agency_id, now))
-        if records:
-            self.auditor.emit(records)
+            probes = self._probes(agency.agency_id, agency.policy.probe_retention_days, now)
+            done = ([probes] if probes is not None else []) + self._faces(agency.agency_id, now)
+            if done:  # each agency's receipts go out as soon as its erasure is done
+                self.auditor.emit(done)
+                records.extend(done)
         return records
 
     def _probes(self, agency_id: str, days: int, now: float) -> audit_pb2.AuditRecord | None:

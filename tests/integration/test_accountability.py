@@ -428,8 +428,12 @@ def test_retention_erases_expired_faces_and_probes_with_receipts(api: Api, pipel
         assert listed, "faces past their collection's retention were not erased"
         store = ObjectStore("127.0.0.1:9000", *credentials())
         assert _eventually(lambda: not list(store.list("lineup-images", f"{agency}/probes/")), timeout_s=90)
-        recs = _eventually(lambda: [r for r in _records(api, md, operation="lineup.v1.Retention/Sweep")
-                                    if r.erasure.reason == "retention"], timeout_s=60)
+        def receipts() -> list[audit_pb2.AuditRecord]:
+            recs = [r for r in _records(api, md, operation="lineup.v1.Retention/Sweep")
+                    if r.erasure.reason == "retention"]
+            return recs if {r.details.get("retention.kind") for r in recs} == {"faces", "probes"} else []
+
+        recs = _eventually(receipts, timeout_s=60)
         kinds = {r.details.get("retention.kind") for r in recs}
         assert kinds == {"faces", "probes"}, recs
         assert any(r.collection_id == "short" and r.erasure.face_ids for r in recs)

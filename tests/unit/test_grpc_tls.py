@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from lineup.cli.client import Client
 from lineup.grpcserver import ServiceServer
 from lineup.settings import CommonSettings, SettingsError, load_settings
 
@@ -100,3 +101,15 @@ def test_unreadable_key_files_fail_with_the_variable_names(tmp_path: Path) -> No
                               tls_key_file=str(tmp_path / "missing.key"))
     with pytest.raises(SettingsError, match="LINEUP_TLS_CERT_FILE"):
         ServiceServer(settings=settings, register=lambda _server: []).start()
+
+
+def test_the_cli_client_trusts_the_ca_named_by_lineup_tls_ca_file(
+        tls_server: tuple[ServiceServer, int], self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Helm agencies Job reaches a TLS front door through this path (LINEUP_TLS_CA_FILE)."""
+    _server, port = tls_server
+    monkeypatch.setenv("LINEUP_TLS_CA_FILE", str(self_signed[0]))
+    with Client(f"localhost:{port}") as client:
+        assert _check(client.channel) == SERVING
+    monkeypatch.delenv("LINEUP_TLS_CA_FILE")
+    with Client(f"localhost:{port}") as plain, pytest.raises(grpc.RpcError):
+        _check(plain.channel)

@@ -35,14 +35,19 @@ class Client:
     """
 
     def __init__(self, endpoint: str | None = None, api_key: str | None = None, timeout_s: float = 60.0,
-                 request_id: str | None = None) -> None:
+                 request_id: str | None = None, tls_ca_file: str | None = None) -> None:
         self.endpoint = endpoint or os.environ.get("LINEUP_ENDPOINT") or DEFAULT_ENDPOINT
         self.api_key = api_key if api_key is not None else os.environ.get("LINEUP_API_KEY", "")
         self.timeout_s = timeout_s
         self.request_id = request_id
-        self.channel = grpc.insecure_channel(self.endpoint, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        ca_file = tls_ca_file if tls_ca_file is not None else os.environ.get("LINEUP_TLS_CA_FILE", "")
+        if ca_file:  # a TLS front door (Helm `tls.enabled`): trust this CA bundle
+            creds = grpc.ssl_channel_credentials(root_certificates=Path(ca_file).read_bytes())
+            self.channel = grpc.secure_channel(self.endpoint, creds, options=options)
+        else:
+            self.channel = grpc.insecure_channel(self.endpoint, options=options)
         self.stub = face_search_pb2_grpc.FaceSearchStub(self.channel)
         self._stubs: dict[str, Any] = {"FaceSearch": self.stub}
 
