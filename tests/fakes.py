@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from lineup.cli.client import CallResult
 from lineup.errors import NotFound, Unavailable
 from lineup.v1 import common_pb2
 
@@ -16,6 +18,8 @@ class MemoryStore:
         self.modified: dict[tuple[str, str], float] = {}
         self.down = False
         self.puts = 0
+        self.gets = 0
+        self.lists: list[tuple[str, str]] = []
         self.clock = 1_800_000_000.0
 
     def _check(self) -> None:
@@ -31,6 +35,7 @@ class MemoryStore:
 
     def get(self, ref: common_pb2.ObjectRef) -> bytes:
         self._check()
+        self.gets += 1
         try:
             return self.objects[(ref.bucket, ref.key)]
         except KeyError:
@@ -44,10 +49,11 @@ class MemoryStore:
         self._check()
         self.objects.pop((ref.bucket, ref.key), None)
 
-    def list(self, bucket: str, prefix: str) -> Iterator[common_pb2.ObjectRef]:
+    def list(self, bucket: str, prefix: str, *, start_after: str = "") -> Iterator[common_pb2.ObjectRef]:
         self._check()
+        self.lists.append((prefix, start_after))
         for b, k in sorted(self.objects):
-            if b == bucket and k.startswith(prefix):
+            if b == bucket and k.startswith(prefix) and k > start_after:
                 yield common_pb2.ObjectRef(bucket=b, key=k)
 
     def list_modified(self, bucket: str, prefix: str) -> Iterator[tuple[common_pb2.ObjectRef, float]]:
@@ -57,3 +63,31 @@ class MemoryStore:
     def list_prefixes(self, bucket: str, prefix: str = "") -> tuple[str, ...]:
         self._check()
         return tuple(sorted({k.split("/", 1)[0] + "/" for b, k in self.objects if b == bucket}))
+
+
+class FakeClient:
+    """Stands in for lineup.cli.client.Client: records (service, method, request copy) and answers from a table
+    (a response, a function of the request, or an exception to raise)."""
+
+    answers: dict[str, Any] = {}
+    calls: list[tuple[str, str, Any]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def call(self, method: str, request: Any, *, service: str = "FaceSearch", **_: Any) -> CallResult:
+        copy = type(request)()
+        copy.CopyFrom(request)
+        FakeClient.calls.append((service, method, copy))
+        answer = FakeClient.answers[method]
+        if callable(answer):
+            answer = answer(copy)
+        if isinstance(answer, Exception):
+            raise answer
+        return CallResult(answer, request_id="r-trailer", trace_id="t-trailer")
+
+    def __enter__(self) -> FakeClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass

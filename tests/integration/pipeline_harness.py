@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,3 +132,15 @@ class Pipeline:
     def metadata(self, user: str = "e2e-tester", agency: str | None = None,
                  roles: Sequence[int] = ALL_ROLES) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {self.key(user, agency, roles)}")]
+
+
+@contextmanager
+def running_pipeline() -> Iterator[Pipeline]:
+    """Every service of a fresh Pipeline, stopped afterwards; an unclean shutdown fails the caller."""
+    p = Pipeline()
+    try:
+        p.start_all()
+        yield p
+    finally:
+        codes = p.stop_all()
+        assert all(code == 0 for code in codes.values()), f"unclean shutdown: {codes}"

@@ -29,7 +29,7 @@ from lineup.v1 import (
     review_pb2_grpc,
 )
 from tests.face_data import DATASETS, require
-from tests.integration.pipeline_harness import Pipeline
+from tests.integration.pipeline_harness import Pipeline, running_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +55,8 @@ class Api:
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, triton_url: str) -> Iterator[Pipeline]:
     require(TV)
-    p = Pipeline()
-    try:
-        p.start_all()
+    with running_pipeline() as p:
         yield p
-    finally:
-        p.stop_all()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from lineup.devstack.minio import credentials
 from lineup.objectstore import ObjectStore
 from lineup.v1 import common_pb2, face_search_pb2, face_search_pb2_grpc
 from tests.face_data import CROWD, DATASETS, LFW_DEV, require
-from tests.integration.pipeline_harness import Pipeline
+from tests.integration.pipeline_harness import Pipeline, running_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -27,13 +27,8 @@ CONTEXT = common_pb2.SearchContext(case_id="CASE-2026-0001", purpose="testing", 
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, triton_url: str) -> Iterator[Pipeline]:
     require(TV)
-    p = Pipeline()
-    try:
-        p.start_all()
+    with running_pipeline() as p:
         yield p
-    finally:
-        codes = p.stop_all()
-        assert all(code == 0 for code in codes.values()), f"unclean shutdown: {codes}"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 
 from ingest.access import Access
 from ingest.reviews import SearchRecords, review_state
-from lineup.audit.emit import DEPLOYMENT_CHAIN, AuditDraft, build_records, chain_of
+from lineup.audit.chain import DEPLOYMENT_CHAIN, chain_of
+from lineup.audit.emit import AuditDraft, build_records
 from lineup.auth import Principal
 from lineup.cli.admin_cmds import ApplyError, load_agencies_file
 from lineup.errors import (
@@ -241,7 +242,7 @@ def test_denied_and_failed_calls_are_recorded_too() -> None:
     req = face_search_pb2.DeleteFacesRequest(collection_id="c", face_ids=["a", "b"])
     denied = build_records(method="/lineup.v1.FaceSearch/DeleteFaces", principal=None, request=req, response=None,
                            code=16, message="no credentials", request_id="r", trace_id="", draft=AuditDraft())
-    assert denied[0].decision == audit_pb2.AUDIT_DECISION_DENIED and chain_of(denied[0].agency_id) == DEPLOYMENT_CHAIN
+    assert denied[0].decision == audit_pb2.AUDIT_DECISION_DENIED and chain_of(denied[0]) == DEPLOYMENT_CHAIN
     assert denied[0].details["request.face_ids"] == "a,b"
     failed = build_records(method="/lineup.v1.FaceSearch/DeleteFaces", principal=Principal("k", "a"),
                            request=req, response=None, code=3, message="bad", request_id="r", trace_id="",

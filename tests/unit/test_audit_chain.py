@@ -4,7 +4,6 @@ in-memory object store (the same code runs on MinIO in tests/integration/test_au
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,54 +28,11 @@ from lineup.audit.segments import (
     encode_segment,
     segment_key,
 )
-from lineup.errors import InvalidArgument, NotFound, Unavailable
+from lineup.errors import InvalidArgument, Unavailable
 from lineup.kafka.consumer import BatchItem
 from lineup.kafka.envelope import Decoded, new_envelope
 from lineup.v1 import audit_pb2, common_pb2, events_pb2
-
-
-class MemoryStore:
-    """The part of lineup.objectstore.ObjectStore the audit log uses, in a dict; `down` simulates an outage."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-        self.down = False
-        self.puts = 0
-        self.gets = 0
-        self.lists: list[tuple[str, str]] = []
-
-    def _check(self) -> None:
-        if self.down:
-            raise Unavailable("object store down (test)")
-
-    def put(self, bucket: str, key: str, data: bytes, content_type: str = "") -> common_pb2.ObjectRef:
-        self._check()
-        self.puts += 1
-        self.objects[(bucket, key)] = data
-        return common_pb2.ObjectRef(bucket=bucket, key=key)
-
-    def get(self, ref: common_pb2.ObjectRef) -> bytes:
-        self._check()
-        self.gets += 1
-        try:
-            return self.objects[(ref.bucket, ref.key)]
-        except KeyError:
-            raise NotFound(f"{ref.bucket}/{ref.key}") from None
-
-    def exists(self, ref: common_pb2.ObjectRef) -> bool:
-        self._check()
-        return (ref.bucket, ref.key) in self.objects
-
-    def list(self, bucket: str, prefix: str, *, start_after: str = "") -> Iterator[common_pb2.ObjectRef]:
-        self._check()
-        self.lists.append((prefix, start_after))
-        for b, k in sorted(self.objects):
-            if b == bucket and k.startswith(prefix) and k > start_after:
-                yield common_pb2.ObjectRef(bucket=b, key=k)
-
-    def list_prefixes(self, bucket: str, prefix: str = "") -> tuple[str, ...]:
-        self._check()
-        return tuple(sorted({k.split("/", 1)[0] + "/" for b, k in self.objects if b == bucket}))
+from tests.fakes import MemoryStore
 
 
 def rec(n: int, agency: str = "agency-a", **fields: Any) -> audit_pb2.AuditRecord:

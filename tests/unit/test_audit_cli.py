@@ -4,44 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 import pytest
 
 from lineup.cli import audit_cmds
 from lineup.cli import main as cli
-from lineup.cli.client import CallResult
 from lineup.v1 import audit_pb2, common_pb2
-
-
-class FakeClient:
-    """Stands in for lineup.cli.client.Client: records (service, method, request), answers from a table."""
-
-    answers: dict[str, Any] = {}
-    calls: list[tuple[str, str, Any]] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def call(self, method: str, request: Any, *, service: str = "FaceSearch", **_: Any) -> CallResult:
-        copy = type(request)()
-        copy.CopyFrom(request)
-        FakeClient.calls.append((service, method, copy))
-        answer = FakeClient.answers[method]
-        return CallResult(answer(copy) if callable(answer) else answer, request_id="r-1", trace_id="t-1")
-
-    def __enter__(self) -> FakeClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        pass
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeClient]:
-    FakeClient.answers, FakeClient.calls = {}, []
-    monkeypatch.setattr(cli, "Client", FakeClient)
-    return FakeClient
+from tests.fakes import FakeClient
 
 
 def _record(seq: int, case: str = "C-1") -> audit_pb2.AuditRecord:
@@ -93,7 +62,7 @@ def test_verify_broken_exits_1_and_names_the_link(fake: type[FakeClient], capsys
     assert "pd-1/000000000004-000000000006.seg" in out and "rec-5" in out
     assert cli.main(["audit", "verify", "--json"]) == 1
     body = json.loads(capsys.readouterr().out)
-    assert body["response"]["first_broken"]["record_id"] == "rec-5" and body["trace_id"] == "t-1"
+    assert body["response"]["first_broken"]["record_id"] == "rec-5" and body["trace_id"] == "t-trailer"
 
 
 def test_query_all_follows_pages_and_renders_a_table(fake: type[FakeClient], capsys: pytest.CaptureFixture[str]

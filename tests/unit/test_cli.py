@@ -13,8 +13,9 @@ import pytest
 from lineup.cli import main as cli
 from lineup.cli import render
 from lineup.cli.bulk import BulkSummary, IndexItem, IndexOutcome
-from lineup.cli.client import CallResult, Client, load_image, parse_object_ref
+from lineup.cli.client import Client, load_image, parse_object_ref
 from lineup.v1 import common_pb2, face_search_pb2
+from tests.fakes import FakeClient
 
 NOTICE = "Investigative lead only: not a positive identification."
 
@@ -248,38 +249,6 @@ def test_bulk_summary_lists_reasons_and_failures() -> None:
 
 # ----------------------------------------------------------------------- commands, fake client
 
-class FakeClient:
-    """Stands in for lineup.cli.client.Client: records requests, answers from a table or raises."""
-
-    answers: dict[str, Any] = {}
-    calls: list[tuple[str, Any]] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def call(self, method: str, request: Any, **_: Any) -> CallResult:
-        FakeClient.calls.append((method, request))
-        answer = FakeClient.answers[method]
-        if callable(answer):
-            answer = answer(request)
-        if isinstance(answer, Exception):
-            raise answer
-        return CallResult(answer, request_id="r-trailer", trace_id="t-trailer")
-
-    def __enter__(self) -> FakeClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        pass
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeClient]:
-    FakeClient.answers, FakeClient.calls = {}, []
-    monkeypatch.setattr(cli, "Client", FakeClient)
-    return FakeClient
-
-
 def test_search_command_sends_the_context_and_prints_the_trace_id(
         fake: type[FakeClient], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     probe = tmp_path / "probe.jpg"
@@ -288,7 +257,7 @@ def test_search_command_sends_the_context_and_prints_the_trace_id(
     rc = cli.main(["search", str(probe), "--collection", "mugshots", "--case-id", "C-7", "--purpose", "robbery",
                    "--min-similarity", "90", "--largest-face-only"])
     assert rc == 0
-    method, req = fake.calls[0]
+    _, method, req = fake.calls[0]
     assert method == "SearchFacesByImage" and req.image.bytes == b"jpeg bytes"
     assert req.context.case_id == "C-7" and req.threshold.min_similarity == 90 and req.largest_face_only
     out = capsys.readouterr().out
@@ -326,9 +295,9 @@ def test_index_folder_reports_each_failure_and_a_summary(
     rc = cli.main(["index", str(tmp_path), "--collection", "g", "--external-id-from-filename", "--no-progress",
                    "--quality-filter", "none"])
     assert rc == 1  # one image failed
-    sent = sorted(req.external_image_id for _, req in fake.calls)
+    sent = sorted(req.external_image_id for *_, req in fake.calls)
     assert sent == ["amy/amy1.jpg", "penny/penny1.png", "penny/penny2.png"]  # notes.txt is not an image
-    assert all(req.quality_filter == common_pb2.QUALITY_FILTER_NONE for _, req in fake.calls)
+    assert all(req.quality_filter == common_pb2.QUALITY_FILTER_NONE for *_, req in fake.calls)
     captured = capsys.readouterr()
     assert ("penny/penny2.png: error: INVALID_ARGUMENT: image is 40 px wide; the minimum is 80 px"
             in captured.err)  # shown as it happens, not only in the summary

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
+from lineup.audit.chain import chain_of
 from lineup.auth import Principal
 from lineup.kafka.envelope import new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.v1 import admin_pb2, audit_pb2, events_pb2
 
 AUDIT_TOPIC = "lineup.audit"
-#: the chain of records that belong to no agency (unauthenticated calls, the bootstrap credential)
-DEPLOYMENT_CHAIN = "_deployment"
 _MAX_DETAIL = 300
 _MAX_LIST = 100
 _NOT_DETAILS = {"collection_id", "page_token", "client_token"}
@@ -58,10 +57,6 @@ def set_draft(d: AuditDraft | None) -> contextvars.Token[AuditDraft | None]:
 
 def reset_draft(token: contextvars.Token[AuditDraft | None]) -> None:
     _draft.reset(token)
-
-
-def chain_of(agency_id: str) -> str:
-    return agency_id or DEPLOYMENT_CHAIN
 
 
 def _request_details(request: Message) -> dict[str, str]:
@@ -166,4 +161,4 @@ class AuditEmitter:
             env = new_envelope(rec, request_id=rec.request_id, agency_id=rec.agency_id, producer=self.service,
                                actor=events_pb2.Actor(key_id=rec.actor_key_id, holder=rec.actor_holder,
                                                       agency_id=rec.actor_agency_id))
-            self.producer.send(self.topic, env, key=chain_of(rec.agency_id))
+            self.producer.send(self.topic, env, key=chain_of(rec))
