@@ -190,8 +190,9 @@ def context(case_id: str) -> common_pb2.SearchContext:
                                     justification="Lineup benchmark: latency and accuracy on lfw-dev")
 
 
-#: every candidate is returned (cosine >= 0), so rank 1 is always visible; acceptance at the default
-#: threshold is then judged on the client from the raw score
+#: ask for every candidate (cosine >= 0) so rank 1 is visible below the default threshold; the agency's
+#: threshold floor still applies on the server (recorded as `server_threshold`); acceptance at the default
+#: threshold is judged on the client from the raw score
 LOOSE = common_pb2.Threshold(min_similarity=0.0)
 
 
@@ -203,6 +204,7 @@ def search_all(stack: Stack, probes: list[tuple[Photo, bool]], default_raw: floa
                ) -> tuple[list[float], dict[str, Any]]:
     times: list[float] = []
     rank1 = accepted = false_accepts = n_unknown = errors = 0
+    applied = ""
     ctx = context(case_id)
     for photo, known in probes:
         req = face_search_pb2.SearchFacesByImageRequest(
@@ -216,6 +218,8 @@ def search_all(stack: Stack, probes: list[tuple[Photo, bool]], default_raw: floa
             print(f"  search {photo.label}: {exc.code().name} {exc.details()}", flush=True)
             continue
         times.append(time.perf_counter() - t)
+        floor = resp.provenance.threshold_applied
+        applied = f"raw cosine >= {floor.raw_score:.4f} (estimated FMR {floor.estimated_fmr:.1g})"
         top_id, top_raw = "", -2.0
         if resp.results and resp.results[0].face_matches:
             best = resp.results[0].face_matches[0]
@@ -231,7 +235,10 @@ def search_all(stack: Stack, probes: list[tuple[Photo, bool]], default_raw: floa
                 "rank1_accepted": accepted / n_known if n_known else None, "unknown_probes": n_unknown,
                 "false_accepts": false_accepts,
                 "threshold": f"raw cosine >= {default_raw:.4f} (collection default, estimated FMR 1e-4)",
-                "errors": errors}
+                "errors": errors,
+                # what the server applied to our `min_similarity 0` request: the agency's threshold floor, so
+                # candidates below it are never seen and rank 1 counts only candidates above it
+                "server_threshold": applied}
     return times, accuracy
 
 

@@ -154,6 +154,9 @@ def main() -> int:
         "(its default); both embed with dlib's ResNet (Lineup: an ONNX rebuild on Triton).",
         "Acceptance thresholds are each library's default: Lineup's collection default (estimated FMR 1e-4 "
         "from its calibration), face_recognition's tolerance 0.6.",
+        "Lineup's server enforces the agency's threshold floor (lineup.search.*.accuracy.server_threshold; the "
+        "local stack's agencies get FMR 1e-3), so its closed-set rank-1 counts only candidates above that floor; "
+        "face_recognition's closed-set rank-1 has no threshold at all.",
         f"Lineup enrollment ran {settings.bench_concurrency} IndexFaces calls in flight; face_recognition "
         f"a pool of {settings.fr_workers} processes; searches on both sides are serial (one probe at a time).",
         "Kafka, MinIO and Triton are the shared local stack, possibly used by other engineers during the run: "

@@ -20,8 +20,8 @@ collection (agency `LINEUP_LOAD_AGENCY`, default `load`) and enrolls a seed gall
 `LINEUP_LOAD_GALLERY` people (default 40) unless it is already there, so reruns skip it.
 
 Credentials come only from `lineup.devstack.accounts.local_client` (the local deployment's identity);
-raw stubs use its channel and `metadata()`. gRPC runs on gevent (`grpc.experimental.gevent`), as
-Locust's gRPC example does, so one Locust process drives many users.
+raw stubs use its channel and `metadata()`. gRPC is made gevent-cooperative (`grpc.experimental.gevent`)
+before any channel exists, since Locust's users are greenlets: one Locust process drives many users.
 """
 
 from __future__ import annotations
