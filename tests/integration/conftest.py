@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,14 @@ def milvus_uri() -> str:
 def triton_url() -> str:
     ensure_up("triton")
     return "127.0.0.1:8001"
+
+
+@pytest.fixture(scope="module")
+def tv_pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, triton_url: str) -> Iterator[Any]:
+    """All five services as real processes for one test module, which uses the shared TV identities."""
+    from tests.face_data import DATASETS, require
+    from tests.integration.pipeline_harness import running_pipeline
+
+    require(DATASETS / "tv-identities")
+    with running_pipeline() as p:
+        yield p

@@ -28,8 +28,8 @@ from lineup.v1 import (
     review_pb2,
     review_pb2_grpc,
 )
-from tests.face_data import DATASETS, require
-from tests.integration.pipeline_harness import Pipeline, running_pipeline
+from tests.face_data import DATASETS
+from tests.integration.pipeline_harness import Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +53,8 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, triton_url: str) -> Iterator[Pipeline]:
-    require(TV)
-    with running_pipeline() as p:
-        yield p
+def pipeline(tv_pipeline: Pipeline) -> Pipeline:
+    return tv_pipeline
 
 
 @pytest.fixture(scope="module")

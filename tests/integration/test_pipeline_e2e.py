@@ -16,7 +16,7 @@ from lineup.devstack.minio import credentials
 from lineup.objectstore import ObjectStore
 from lineup.v1 import common_pb2, face_search_pb2, face_search_pb2_grpc
 from tests.face_data import CROWD, DATASETS, LFW_DEV, require
-from tests.integration.pipeline_harness import Pipeline, running_pipeline
+from tests.integration.pipeline_harness import Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +25,8 @@ CONTEXT = common_pb2.SearchContext(case_id="CASE-2026-0001", purpose="testing", 
 
 
 @pytest.fixture(scope="module")
-def pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, triton_url: str) -> Iterator[Pipeline]:
-    require(TV)
-    with running_pipeline() as p:
-        yield p
+def pipeline(tv_pipeline: Pipeline) -> Pipeline:
+    return tv_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from lineup.cli import render
 from lineup.cli.client import Client
+from lineup.cli.paging import fetch_pages, print_list
 from lineup.v1 import audit_pb2, common_pb2
 
 SERVICE = "Audit"
@@ -105,21 +106,5 @@ def query_request(args: argparse.Namespace) -> audit_pb2.QueryAuditRecordsReques
 
 
 def cmd_audit_query(client: Client, args: argparse.Namespace) -> int:
-    req = query_request(args)
-    records: list[audit_pb2.AuditRecord] = []
-    while True:
-        resp = client.call("QueryAuditRecords", req, service=SERVICE).response
-        records.extend(resp.records)
-        if not args.all or not resp.page.next_page_token:
-            break
-        req.page.page_token = resp.page.next_page_token
-    if args.json:
-        out = audit_pb2.QueryAuditRecordsResponse(records=records)
-        if not args.all:
-            out.page.CopyFrom(resp.page)
-        print(render.to_json(out))
-        return 0
-    print(render_records(records) if records else "(none)")
-    if resp.page.next_page_token and not args.all:
-        print(f"more: --page-token {resp.page.next_page_token}")
-    return 0
+    resp, records = fetch_pages(client, "QueryAuditRecords", query_request(args), args, "records", service=SERVICE)
+    return print_list(args, resp, records, "records", render_records)

@@ -21,6 +21,7 @@ from lineup.cli import admin_cmds, audit_cmds, render
 from lineup.cli.admin_cmds import ApplyError
 from lineup.cli.bulk import BulkSummary, IndexItem, index_files
 from lineup.cli.client import DEFAULT_ENDPOINT, CallResult, Client, image_files, load_image, parse_object_ref
+from lineup.cli.paging import fetch_pages, print_list
 from lineup.v1 import common_pb2, face_search_pb2
 
 QUALITY_FILTERS = {"none": common_pb2.QUALITY_FILTER_NONE, "auto": common_pb2.QUALITY_FILTER_AUTO,
@@ -265,35 +266,6 @@ def _emit(args: argparse.Namespace, result: CallResult, text: Callable[[Any], st
     return 0
 
 
-def _pages(client: Client, method: str, request: Any, args: argparse.Namespace, items: str) -> tuple[Any, list[Any]]:
-    """Call a paginated RPC once, or (with --all) until the last page; returns the last response and all items."""
-    request.page.CopyFrom(common_pb2.PageRequest(page_size=args.page_size, page_token=args.page_token))
-    collected: list[Any] = []
-    while True:
-        resp = client.call(method, request).response
-        collected.extend(getattr(resp, items))
-        if not args.all or not resp.page.next_page_token:
-            return resp, collected
-        request.page.page_token = resp.page.next_page_token
-
-
-def _print_list(args: argparse.Namespace, resp: Any, items: list[Any], field: str, text: Callable[[list[Any]], str]
-                ) -> int:
-    if args.json:
-        out = type(resp)()
-        out.CopyFrom(resp)
-        out.ClearField(field)
-        getattr(out, field).extend(items)
-        if args.all:
-            out.ClearField("page")
-        print(render.to_json(out))
-        return 0
-    print(text(items) if items else "(none)")
-    if resp.page.next_page_token and not args.all:
-        print(f"more: --page-token {resp.page.next_page_token}")
-    return 0
-
-
 def cmd_collections_create(client: Client, args: argparse.Namespace) -> int:
     req = face_search_pb2.CreateCollectionRequest(collection_id=args.collection_id, face_model=args.face_model,
                                                   face_retention_days=args.retention_days, tags=_tags(args.tag))
@@ -307,8 +279,8 @@ def cmd_collections_describe(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_collections_list(client: Client, args: argparse.Namespace) -> int:
-    resp, items = _pages(client, "ListCollections", face_search_pb2.ListCollectionsRequest(), args, "collections")
-    return _print_list(args, resp, items, "collections", render.render_collections)
+    resp, items = fetch_pages(client, "ListCollections", face_search_pb2.ListCollectionsRequest(), args, "collections")
+    return print_list(args, resp, items, "collections", render.render_collections)
 
 
 def cmd_collections_delete(client: Client, args: argparse.Namespace) -> int:
@@ -396,8 +368,8 @@ def cmd_detect(client: Client, args: argparse.Namespace) -> int:
 def cmd_faces_list(client: Client, args: argparse.Namespace) -> int:
     req = face_search_pb2.ListFacesRequest(collection_id=args.collection, user_id=args.user_id,
                                            face_ids=args.face_ids)
-    resp, items = _pages(client, "ListFaces", req, args, "faces")
-    return _print_list(args, resp, items, "faces", render.render_faces)
+    resp, items = fetch_pages(client, "ListFaces", req, args, "faces")
+    return print_list(args, resp, items, "faces", render.render_faces)
 
 
 def cmd_faces_delete(client: Client, args: argparse.Namespace) -> int:
@@ -420,9 +392,9 @@ def cmd_users_delete(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(client: Client, args: argparse.Namespace) -> int:
-    resp, items = _pages(client, "ListUsers", face_search_pb2.ListUsersRequest(collection_id=args.collection),
+    resp, items = fetch_pages(client, "ListUsers", face_search_pb2.ListUsersRequest(collection_id=args.collection),
                          args, "users")
-    return _print_list(args, resp, items, "users", render.render_users)
+    return print_list(args, resp, items, "users", render.render_users)
 
 
 def cmd_users_associate(client: Client, args: argparse.Namespace) -> int:
@@ -483,9 +455,9 @@ def cmd_jobs_get(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_list(client: Client, args: argparse.Namespace) -> int:
-    resp, items = _pages(client, "ListJobs", face_search_pb2.ListJobsRequest(collection_id=args.collection),
+    resp, items = fetch_pages(client, "ListJobs", face_search_pb2.ListJobsRequest(collection_id=args.collection),
                          args, "jobs")
-    return _print_list(args, resp, items, "jobs", render.render_jobs)
+    return print_list(args, resp, items, "jobs", render.render_jobs)
 
 
 def cmd_request_get(client: Client, args: argparse.Namespace) -> int:
