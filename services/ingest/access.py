@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from lineup.audit.emit import current_draft
 from lineup.auth import Principal
-from lineup.errors import FailedPrecondition, NotFound, PermissionDenied
+from lineup.errors import FailedPrecondition, NotFound
 from lineup.identity.store import IdentityStore, grant_active
 from lineup.v1 import admin_pb2, common_pb2
 
@@ -30,13 +30,6 @@ class Target:
 class Access:
     def __init__(self, identities: IdentityStore) -> None:
         self.identities = identities
-
-    def own(self, p: Principal, collection_id: str) -> Target:
-        """A collection of the caller's own agency; the granted form is refused (grants are search-only)."""
-        if "/" in collection_id:
-            raise PermissionDenied(f"{collection_id!r} names another agency's collection; a grant allows only "
-                                   f"SearchFacesByImage and SearchUsersByImage on it")
-        return Target(p.agency_id, collection_id)
 
     def searchable(self, p: Principal, collection_id: str) -> Target:
         """The caller's own collection, or one another agency granted it and has not revoked or let expire."""

@@ -14,8 +14,8 @@ from google.protobuf import json_format
 
 from ingest.paging import page_of
 from lineup.audit.emit import current_draft
-from lineup.auth import Principal, current_principal
-from lineup.errors import InvalidArgument, NotFound, Unauthenticated
+from lineup.auth import Principal, require_principal
+from lineup.errors import InvalidArgument, NotFound
 from lineup.identity import keys
 from lineup.identity.roles import DEPLOYMENT_ADMIN
 from lineup.identity.store import IdentityStore, is_past, now_ts
@@ -24,12 +24,6 @@ from lineup.v1 import admin_pb2, admin_pb2_grpc
 #: (agency, collection) -> whether the agency has that collection
 CollectionExists = Callable[[str, str], bool]
 
-
-def _who() -> Principal:
-    p = current_principal()
-    if p is None:
-        raise Unauthenticated("no credentials: send `authorization: Bearer <API key>`")
-    return p
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
@@ -60,7 +54,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def GetAgency(self, request: admin_pb2.GetAgencyRequest, context: grpc.ServicerContext
                   ) -> admin_pb2.GetAgencyResponse:
-        agency_id = self._target_agency(_who(), request.agency_id)
+        agency_id = self._target_agency(require_principal(agency=False), request.agency_id)
         return admin_pb2.GetAgencyResponse(agency=self.identities.require_agency(agency_id))
 
     def ListAgencies(self, request: admin_pb2.ListAgenciesRequest, context: grpc.ServicerContext
@@ -70,7 +64,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def SetAgencyPolicy(self, request: admin_pb2.SetAgencyPolicyRequest, context: grpc.ServicerContext
                         ) -> admin_pb2.SetAgencyPolicyResponse:
-        agency_id = self._target_agency(_who(), request.agency_id)
+        agency_id = self._target_agency(require_principal(agency=False), request.agency_id)
         agency = self.identities.set_policy(agency_id, request.policy)
         current_draft().details["policy"] = json.dumps(json_format.MessageToDict(request.policy), sort_keys=True)
         return admin_pb2.SetAgencyPolicyResponse(agency=agency)
@@ -78,7 +72,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     # -------------------------------------------------------------------------------------- keys
     def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context: grpc.ServicerContext
                      ) -> admin_pb2.CreateApiKeyResponse:
-        agency_id = self._target_agency(_who(), request.agency_id)
+        agency_id = self._target_agency(require_principal(agency=False), request.agency_id)
         if not request.holder.strip():
             raise InvalidArgument("holder is required: the person or system the key is issued to")
         roles = sorted(set(request.roles) - {admin_pb2.ROLE_UNSPECIFIED})
@@ -97,13 +91,13 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def ListApiKeys(self, request: admin_pb2.ListApiKeysRequest, context: grpc.ServicerContext
                     ) -> admin_pb2.ListApiKeysResponse:
-        agency_id = self._target_agency(_who(), request.agency_id)
+        agency_id = self._target_agency(require_principal(agency=False), request.agency_id)
         items, page = page_of(self.identities.list_keys(agency_id), request.page)
         return admin_pb2.ListApiKeysResponse(keys=items, page=page)
 
     def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context: grpc.ServicerContext
                      ) -> admin_pb2.RevokeApiKeyResponse:
-        p = _who()
+        p = require_principal(agency=False)
         found = self.identities.get_key(request.key_id)
         if found is None or (DEPLOYMENT_ADMIN not in p.roles and found[0].agency_id != p.agency_id):
             raise NotFound(f"API key {request.key_id!r} not found")
@@ -113,7 +107,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     # ------------------------------------------------------------------------------------ grants
     def GrantCollectionAccess(self, request: admin_pb2.GrantCollectionAccessRequest,
                               context: grpc.ServicerContext) -> admin_pb2.GrantCollectionAccessResponse:
-        p = _who()
+        p = require_principal(agency=False)
         if not request.collection_id or not self.collection_exists(p.agency_id, request.collection_id):
             raise NotFound(f"collection {request.collection_id!r} not found")
         grant = self.identities.create_grant(p.agency_id, request.collection_id, request.grantee_agency_id,
@@ -124,14 +118,14 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def RevokeGrant(self, request: admin_pb2.RevokeGrantRequest, context: grpc.ServicerContext
                     ) -> admin_pb2.RevokeGrantResponse:
-        grant = self.identities.revoke_grant(_who().agency_id, request.grant_id)
+        grant = self.identities.revoke_grant(require_principal(agency=False).agency_id, request.grant_id)
         draft = current_draft()
         draft.owner_agency_id, draft.grant_id = grant.grantee_agency_id, grant.grant_id
         return admin_pb2.RevokeGrantResponse(grant=grant)
 
     def ListGrants(self, request: admin_pb2.ListGrantsRequest, context: grpc.ServicerContext
                    ) -> admin_pb2.ListGrantsResponse:
-        agency_id = _who().agency_id
+        agency_id = require_principal(agency=False).agency_id
         grants = [g for g in self.identities.all_grants()
                   if (g.grantee_agency_id if request.received else g.owner_agency_id) == agency_id]
         items, page = page_of(grants, request.page)

@@ -13,11 +13,8 @@ import grpc
 
 from lineup.audit.chain import DEPLOYMENT_CHAIN
 from lineup.audit.segments import AuditLog
-from lineup.auth import current_principal
-from lineup.errors import PermissionDenied, Unauthenticated
+from lineup.auth import require_principal
 from lineup.v1 import audit_pb2, audit_pb2_grpc, common_pb2
-
-AUDITOR_ROLE = "auditor"
 
 
 class AuditServicer(audit_pb2_grpc.AuditServicer):
@@ -26,14 +23,8 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
 
     @staticmethod
     def _chain() -> str:
-        """The caller's chain; only auditors may read it."""
-        principal = current_principal()
-        if principal is None:
-            raise Unauthenticated("no caller identity: send an API key (authorization: Bearer <key>)")
-        if AUDITOR_ROLE not in principal.roles:
-            raise PermissionDenied(f"the audit trail is for the auditor role; key {principal.key_id} has "
-                                   f"{', '.join(sorted(principal.roles)) or 'no roles'}")
-        return principal.agency_id or DEPLOYMENT_CHAIN
+        """The caller's chain (the auditor role is checked by the interceptor's role table)."""
+        return require_principal(agency=False).agency_id or DEPLOYMENT_CHAIN
 
     def QueryAuditRecords(self, request: audit_pb2.QueryAuditRecordsRequest, context: grpc.ServicerContext
                           ) -> audit_pb2.QueryAuditRecordsResponse:

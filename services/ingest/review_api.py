@@ -9,16 +9,8 @@ import grpc
 from ingest.paging import page_of
 from ingest.reviews import SearchRecords
 from lineup.audit.emit import current_draft
-from lineup.auth import Principal, current_principal
-from lineup.errors import Unauthenticated
+from lineup.auth import require_principal
 from lineup.v1 import review_pb2, review_pb2_grpc
-
-
-def _who() -> Principal:
-    p = current_principal()
-    if p is None or not p.agency_id:
-        raise Unauthenticated("no agency identity: call with an agency's API key")
-    return p
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServicer):
@@ -27,17 +19,17 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
 
     def RecordDecision(self, request: review_pb2.RecordDecisionRequest, context: grpc.ServicerContext
                        ) -> review_pb2.RecordDecisionResponse:
-        candidate = self.searches.decide(_who(), request)
+        candidate = self.searches.decide(require_principal(), request)
         current_draft().details["review.state"] = review_pb2.CandidateReviewState.Name(candidate.state)
         return review_pb2.RecordDecisionResponse(candidate=candidate)
 
     def GetSearchReview(self, request: review_pb2.GetSearchReviewRequest, context: grpc.ServicerContext
                         ) -> review_pb2.GetSearchReviewResponse:
-        return self.searches.review(_who().agency_id, request.search_id)
+        return self.searches.review(require_principal().agency_id, request.search_id)
 
     def ListSearches(self, request: review_pb2.ListSearchesRequest, context: grpc.ServicerContext
                      ) -> review_pb2.ListSearchesResponse:
-        items, page = page_of(self.searches.list_searches(_who().agency_id, request.case_id), request.page)
+        items, page = page_of(self.searches.list_searches(require_principal().agency_id, request.case_id), request.page)
         return review_pb2.ListSearchesResponse(searches=items, page=page)
 
 

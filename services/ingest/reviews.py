@@ -17,10 +17,11 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from lineup.auth import Principal
+from lineup.candidates import ranked_candidates
 from lineup.errors import InvalidArgument, NotFound
 from lineup.identity.store import ADMIN_BUCKET, now_ts
 from lineup.objectstore import ObjectStore
-from lineup.v1 import common_pb2, face_search_pb2, review_pb2
+from lineup.v1 import common_pb2, review_pb2
 
 R = review_pb2
 _POSSIBLE, _NOT, _INCONCLUSIVE = (R.REVIEW_DECISION_POSSIBLE_LEAD, R.REVIEW_DECISION_NOT_A_MATCH,
@@ -47,22 +48,6 @@ def review_state(entries: Iterable[review_pb2.ReviewEntry]) -> int:
     return R.CANDIDATE_REVIEW_STATE_INCONCLUSIVE
 
 
-def _candidates(response: Message) -> list[review_pb2.CandidateReview]:
-    out: list[review_pb2.CandidateReview] = []
-    if isinstance(response, face_search_pb2.SearchFacesByImageResponse):
-        for r in response.results:
-            out.extend(R.CandidateReview(probe_face_index=r.face_index, face_id=m.face.face_id, rank=m.rank,
-                                         score=m.score) for m in r.face_matches)
-    elif isinstance(response, face_search_pb2.SearchFacesResponse):
-        out.extend(R.CandidateReview(face_id=m.face.face_id, rank=m.rank, score=m.score) for m in response.face_matches)
-    elif isinstance(response, face_search_pb2.SearchUsersResponse | face_search_pb2.SearchUsersByImageResponse):
-        out.extend(R.CandidateReview(face_id=m.best_face_id, rank=m.rank, score=m.score)
-                   for m in response.user_matches)
-    for c in out:
-        c.state = R.CANDIDATE_REVIEW_STATE_UNREVIEWED
-    return out
-
-
 class SearchRecords:
     def __init__(self, store: ObjectStore, bucket: str = ADMIN_BUCKET) -> None:
         self.store = store
@@ -76,8 +61,9 @@ class SearchRecords:
         search_id = response.provenance.search_id  # type: ignore[attr-defined]
         if not search_id:
             return
-        review = R.GetSearchReviewResponse(search_id=search_id, collection_id=collection_id, context=ctx,
-                                           candidates=_candidates(response))
+        review = R.GetSearchReviewResponse(search_id=search_id, collection_id=collection_id, context=ctx, candidates=[
+            R.CandidateReview(probe_face_index=c.probe_face_index, face_id=c.face_id, rank=c.rank, score=c.score,
+                              state=R.CANDIDATE_REVIEW_STATE_UNREVIEWED) for c in ranked_candidates(response)])
         doc = {"review": json_format.MessageToDict(review), "time": json_format.MessageToDict(now_ts()),
                "searcher": p.key_id}
         self.store.put(self.bucket, self._search_key(p.agency_id, search_id), json.dumps(doc).encode(),
@@ -101,14 +87,18 @@ class SearchRecords:
                         json_format.ParseDict(doc["entry"], R.ReviewEntry())))
         return sorted(out, key=lambda t: (t[2].time.ToNanoseconds(), t[2].reviewer_key_id))
 
-    def review(self, agency_id: str, search_id: str) -> review_pb2.GetSearchReviewResponse:
-        review, _ = self._load(agency_id, search_id)
-        entries = self._entries(agency_id, search_id)
+    def _with_decisions(self, agency_id: str, review: review_pb2.GetSearchReviewResponse
+                        ) -> review_pb2.GetSearchReviewResponse:
+        entries = self._entries(agency_id, review.search_id)
         for c in review.candidates:
             mine = [e for i, f, e in entries if i == c.probe_face_index and f == c.face_id]
+            del c.entries[:]
             c.entries.extend(mine)
             c.state = review_state(mine)  # type: ignore[assignment]
         return review
+
+    def review(self, agency_id: str, search_id: str) -> review_pb2.GetSearchReviewResponse:
+        return self._with_decisions(agency_id, self._load(agency_id, search_id)[0])
 
     def decide(self, p: Principal, request: review_pb2.RecordDecisionRequest) -> review_pb2.CandidateReview:
         if request.decision == R.REVIEW_DECISION_UNSPECIFIED:
@@ -125,10 +115,8 @@ class SearchRecords:
         doc = {"probe_face_index": request.probe_face_index, "face_id": request.face_id,
                "entry": json_format.MessageToDict(entry)}
         self.store.put(self.bucket, key, json.dumps(doc).encode(), "application/json")
-        for c in self.review(p.agency_id, request.search_id).candidates:
-            if c.probe_face_index == request.probe_face_index and c.face_id == request.face_id:
-                return c
-        raise NotFound(f"search {request.search_id!r} changed while recording the decision")
+        return next(c for c in self._with_decisions(p.agency_id, review).candidates
+                    if c.probe_face_index == request.probe_face_index and c.face_id == request.face_id)
 
     def list_searches(self, agency_id: str, case_id: str) -> list[review_pb2.SearchSummary]:
         out = []
@@ -137,7 +125,7 @@ class SearchRecords:
             review, when = self._load(agency_id, search_id)
             if case_id and review.context.case_id != case_id:
                 continue
-            review = self.review(agency_id, search_id)
+            review = self._with_decisions(agency_id, review)
             summary = R.SearchSummary(
                 search_id=search_id, collection_id=review.collection_id, context=review.context,
                 candidate_count=len(review.candidates),

@@ -24,8 +24,8 @@ from ingest.reviews import SearchRecords
 from ingest.search_client import SearchClient
 from ingest.settings import IngestSettings
 from lineup.audit.emit import current_draft
-from lineup.auth import Principal, current_principal
-from lineup.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from lineup.auth import Principal, require_principal
+from lineup.errors import InvalidArgument, NotFound, PermissionDenied
 from lineup.objectstore import ObjectStore
 from lineup.scoring import NOTICE, ScoreModel, load_score_model
 from lineup.telemetry import current_trace_id
@@ -50,13 +50,6 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="compare")
 
     # ------------------------------------------------------------------------------------ helpers
-    @staticmethod
-    def _who() -> Principal:
-        principal = current_principal()
-        if principal is None or not principal.agency_id:
-            raise Unauthenticated("no agency identity: call with an agency's API key (see docs/api.md)")
-        return principal
-
     @staticmethod
     def _actor(p: Principal) -> events_pb2.Actor:
         return events_pb2.Actor(key_id=p.key_id, holder=p.holder, agency_id=p.agency_id)
@@ -111,7 +104,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     # -------------------------------------------------------------------------------- collections
     def CreateCollection(self, request: face_search_pb2.CreateCollectionRequest, context: grpc.ServicerContext
                          ) -> face_search_pb2.CreateCollectionResponse:
-        p = self._who()
+        p = require_principal()
         _check_collection_id(request.collection_id)
         if request.face_retention_days < 0:
             raise InvalidArgument("face_retention_days must be >= 0 (0 keeps faces until deleted)")
@@ -125,7 +118,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def DescribeCollection(self, request: face_search_pb2.DescribeCollectionRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.DescribeCollectionResponse:
-        p = self._who()
+        p = require_principal()
         c = self._collection(p.agency_id, request.collection_id)
         return face_search_pb2.DescribeCollectionResponse(
             collection_id=c.collection_id, face_count=c.face_count, user_count=c.user_count,
@@ -134,7 +127,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def ListCollections(self, request: face_search_pb2.ListCollectionsRequest, context: grpc.ServicerContext
                         ) -> face_search_pb2.ListCollectionsResponse:
-        p = self._who()
+        p = require_principal()
         resp = self.search.call("ListCollections", search_pb2.ListVectorCollectionsRequest(
             agency_id=p.agency_id, page=request.page))
         out = face_search_pb2.ListCollectionsResponse(
@@ -151,7 +144,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def DeleteCollection(self, request: face_search_pb2.DeleteCollectionRequest, context: grpc.ServicerContext
                          ) -> face_search_pb2.DeleteCollectionResponse:
-        p = self._who()
+        p = require_principal()
         self._collection(p.agency_id, request.collection_id)
         faces = self._all_faces(p.agency_id, request.collection_id)
         dropped = self.search.call("DropCollection", search_pb2.DropCollectionRequest(
@@ -162,7 +155,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     # -------------------------------------------------------------------------------------- faces
     def IndexFaces(self, request: face_search_pb2.IndexFacesRequest, context: grpc.ServicerContext
                    ) -> face_search_pb2.IndexFacesResponse:
-        p = self._who()
+        p = require_principal()
         max_faces = _bounded(request.max_faces, default=100, upper=100, name="max_faces")
         collection = self._collection(p.agency_id, request.collection_id)
         task = self._accept(p, request.image, probe=False)
@@ -174,7 +167,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def ListFaces(self, request: face_search_pb2.ListFacesRequest, context: grpc.ServicerContext
                   ) -> face_search_pb2.ListFacesResponse:
-        p = self._who()
+        p = require_principal()
         collection = self._collection(p.agency_id, request.collection_id)
         resp = self.search.call("GetFaces", search_pb2.GetFacesRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids,
@@ -184,7 +177,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def DeleteFaces(self, request: face_search_pb2.DeleteFacesRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.DeleteFacesResponse:
-        p = self._who()
+        p = require_principal()
         if not request.face_ids:
             raise InvalidArgument("face_ids is empty: name the faces to delete")
         if len(request.face_ids) > 4096:
@@ -211,18 +204,18 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
             if not token:
                 return out
 
-    def _erase(self, agency_id: str, faces: Sequence[search_pb2.FaceVector], reason: str = "request") -> str:
+    def _erase(self, agency_id: str, faces: Sequence[search_pb2.FaceVector]) -> str:
         """Erase what the deleted faces leave behind and put the receipt in this call's audit record;
         returns the receipt's id (the audit record id)."""
         draft = current_draft()
-        draft.erasure = erase_face_objects(self.store, self.search, agency_id, faces, reason)
+        draft.erasure = erase_face_objects(self.store, self.search, agency_id, faces, "request")
         return draft.record_id
 
 
     # ------------------------------------------------------------------------------------- search
     def SearchFaces(self, request: face_search_pb2.SearchFacesRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchFacesResponse:
-        p = self._who()
+        p = require_principal()
         floors = self.access.check_search(p, request.context)
         top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
         collection = self._collection(p.agency_id, request.collection_id)
@@ -246,7 +239,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def SearchFacesByImage(self, request: face_search_pb2.SearchFacesByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchFacesByImageResponse:
-        p = self._who()
+        p = require_principal()
         target = self.access.searchable(p, request.collection_id)
         floors = self.access.check_search(p, request.context, target)
         top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
@@ -267,7 +260,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def CompareFaces(self, request: face_search_pb2.CompareFacesRequest, context: grpc.ServicerContext
                      ) -> face_search_pb2.CompareFacesResponse:
-        p = self._who()
+        p = require_principal()
         floors = self.access.check_search(p, request.context)
         model = load_score_model()
         min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
@@ -299,7 +292,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def DetectFaces(self, request: face_search_pb2.DetectFacesRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.DetectFacesResponse:
-        p = self._who()
+        p = require_principal()
         task = self._accept(p, request.image, probe=True)
         task.MergeFrom(events_pb2.PipelineTask(operation=events_pb2.PIPELINE_OPERATION_DETECT,
                                                max_faces=_MAX_PROBE_FACES))
@@ -310,7 +303,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     # -------------------------------------------------------------------------------------- users
     def CreateUser(self, request: face_search_pb2.CreateUserRequest, context: grpc.ServicerContext
                    ) -> face_search_pb2.CreateUserResponse:
-        p = self._who()
+        p = require_principal()
         self._collection(p.agency_id, request.collection_id)
         user = self.search.call("CreateUser", search_pb2.VectorUserRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id))
@@ -318,7 +311,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def DeleteUser(self, request: face_search_pb2.DeleteUserRequest, context: grpc.ServicerContext
                    ) -> face_search_pb2.DeleteUserResponse:
-        p = self._who()
+        p = require_principal()
         self._collection(p.agency_id, request.collection_id)
         resp = self.search.call("DeleteUser", search_pb2.VectorUserRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id,
@@ -328,14 +321,14 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def ListUsers(self, request: face_search_pb2.ListUsersRequest, context: grpc.ServicerContext
                   ) -> face_search_pb2.ListUsersResponse:
-        p = self._who()
+        p = require_principal()
         self._collection(p.agency_id, request.collection_id)
         return self.search.call("ListUsers", search_pb2.ListVectorUsersRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, page=request.page))
 
     def AssociateFaces(self, request: face_search_pb2.AssociateFacesRequest, context: grpc.ServicerContext
                        ) -> face_search_pb2.AssociateFacesResponse:
-        p = self._who()
+        p = require_principal()
         if not request.user_id:
             raise InvalidArgument("user_id is empty")
         if not 0 < len(request.face_ids) <= 100:
@@ -351,7 +344,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def DisassociateFaces(self, request: face_search_pb2.DisassociateFacesRequest, context: grpc.ServicerContext
                           ) -> face_search_pb2.DisassociateFacesResponse:
-        p = self._who()
+        p = require_principal()
         self._collection(p.agency_id, request.collection_id)
         owned = self.search.call("GetFaces", search_pb2.GetFacesRequest(
             agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids))
@@ -367,7 +360,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def SearchUsers(self, request: face_search_pb2.SearchUsersRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchUsersResponse:
-        p = self._who()
+        p = require_principal()
         floors = self.access.check_search(p, request.context)
         max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
         collection = self._collection(p.agency_id, request.collection_id)
@@ -407,7 +400,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def SearchUsersByImage(self, request: face_search_pb2.SearchUsersByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchUsersByImageResponse:
-        p = self._who()
+        p = require_principal()
         target = self.access.searchable(p, request.collection_id)
         floors = self.access.check_search(p, request.context, target)
         max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
@@ -427,7 +420,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     # ------------------------------------------------------------------------------------- jobs
     def StartIndexJob(self, request: face_search_pb2.StartIndexJobRequest, context: grpc.ServicerContext
                       ) -> face_search_pb2.StartIndexJobResponse:
-        p = self._who()
+        p = require_principal()
         max_faces = _bounded(request.max_faces_per_image, default=100, upper=100, name="max_faces_per_image")
         collection = self._collection(p.agency_id, request.collection_id)
         job_id = self.jobs.start(agency_id=p.agency_id, actor=self._actor(p), request=request,
@@ -436,19 +429,19 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def GetJob(self, request: face_search_pb2.GetJobRequest, context: grpc.ServicerContext
                ) -> face_search_pb2.GetJobResponse:
-        p = self._who()
+        p = require_principal()
         return face_search_pb2.GetJobResponse(job=self.jobs.get(p.agency_id, request.job_id).to_proto())
 
     def ListJobs(self, request: face_search_pb2.ListJobsRequest, context: grpc.ServicerContext
                  ) -> face_search_pb2.ListJobsResponse:
-        p = self._who()
+        p = require_principal()
         jobs, page = page_of(self.jobs.list_jobs(p.agency_id, request.collection_id), request.page)
         return face_search_pb2.ListJobsResponse(jobs=[j.to_proto() for j in jobs], page=page)
 
     # ---------------------------------------------------------------------------------- requests
     def GetRequest(self, request: face_search_pb2.GetRequestRequest, context: grpc.ServicerContext
                    ) -> face_search_pb2.GetRequestResponse:
-        p = self._who()
+        p = require_principal()
         if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,128}", request.request_id):
             raise InvalidArgument("request_id is empty or malformed")
         return self.gateway.lookup(p.agency_id, request.request_id)

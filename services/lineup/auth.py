@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from lineup.errors import Unauthenticated
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -52,6 +54,16 @@ _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("lin
 
 def current_principal() -> Principal | None:
     return _current.get()
+
+
+def require_principal(*, agency: bool = True) -> Principal:
+    """The caller of the RPC in hand. The interceptor has already checked roles; this guards servicers
+    against being reached without it (and, with `agency`, by the deployment credential, which has none)."""
+    p = _current.get()
+    if p is None or (agency and not p.agency_id):
+        raise Unauthenticated("no agency identity: call with an agency's API key (authorization: Bearer <key>; "
+                              "see docs/api.md)")
+    return p
 
 
 def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:

@@ -22,6 +22,7 @@ from lineup.auth import Principal, reset_principal, set_principal
 from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
 from lineup.devstack.minio import credentials
 from lineup.errors import PermissionDenied, Unauthenticated
+from lineup.identity import roles
 from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchHandler, BatchItem
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import new_envelope
@@ -325,13 +326,16 @@ def test_audit_api_shows_auditors_their_own_agency_only(store: ObjectStore, chai
     finally:
         reset_principal(token)
 
-    for principal, error in ((Principal(key_id="k-s", agency_id=mine, roles=frozenset({"searcher", "admin"})),
-                              PermissionDenied), (None, Unauthenticated)):
-        token = set_principal(principal)
-        try:
-            with pytest.raises(error):
-                api.QueryAuditRecords(audit_pb2.QueryAuditRecordsRequest(), None)  # type: ignore[arg-type]
-            with pytest.raises(error):
-                api.VerifyAuditChain(audit_pb2.VerifyAuditChainRequest(), None)  # type: ignore[arg-type]
-        finally:
-            reset_principal(token)
+    # roles are the interceptor's table: a searcher/admin never reaches the servicer
+    not_auditor = Principal(key_id="k-s", agency_id=mine, roles=frozenset({"searcher", "admin"}))
+    for method in ("QueryAuditRecords", "VerifyAuditChain"):
+        with pytest.raises(PermissionDenied):
+            roles.authorize(f"/lineup.v1.Audit/{method}", not_auditor)
+    token = set_principal(None)
+    try:
+        with pytest.raises(Unauthenticated):
+            api.QueryAuditRecords(audit_pb2.QueryAuditRecordsRequest(), None)  # type: ignore[arg-type]
+        with pytest.raises(Unauthenticated):
+            api.VerifyAuditChain(audit_pb2.VerifyAuditChainRequest(), None)  # type: ignore[arg-type]
+    finally:
+        reset_principal(token)

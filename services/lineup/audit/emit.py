@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from lineup.audit.chain import chain_of
 from lineup.auth import Principal
+from lineup.candidates import ranked_candidates
 from lineup.kafka.envelope import new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.v1 import admin_pb2, audit_pb2, events_pb2
@@ -76,37 +77,6 @@ def _request_details(request: Message) -> dict[str, str]:
     return out
 
 
-def _candidates(response: Message | None) -> list[audit_pb2.AuditCandidate]:
-    if response is None:
-        return []
-    out: list[audit_pb2.AuditCandidate] = []
-
-    def face_match(m: Message, probe: int) -> None:
-        out.append(audit_pb2.AuditCandidate(face_id=m.face.face_id, user_id=m.face.user_id,  # type: ignore[attr-defined]
-                                            raw_score=m.score.raw_score, similarity=m.score.similarity,  # type: ignore[attr-defined]
-                                            probe_face_index=probe, rank=m.rank))  # type: ignore[attr-defined]
-
-    name = response.DESCRIPTOR.name
-    if name == "SearchFacesByImageResponse":
-        for r in response.results:  # type: ignore[attr-defined]
-            for m in r.face_matches:
-                face_match(m, r.face_index)
-    elif name == "SearchFacesResponse":
-        for m in response.face_matches:  # type: ignore[attr-defined]
-            face_match(m, 0)
-    elif name in {"SearchUsersResponse", "SearchUsersByImageResponse"}:
-        for m in response.user_matches:  # type: ignore[attr-defined]
-            out.append(audit_pb2.AuditCandidate(face_id=m.best_face_id, user_id=m.user.user_id, rank=m.rank,
-                                                raw_score=m.score.raw_score, similarity=m.score.similarity))
-    elif name == "CompareFacesResponse":
-        ranked = sorted([*response.face_matches, *response.unmatched_faces],  # type: ignore[attr-defined]
-                        key=lambda m: -m.score.raw_score)
-        for rank, m in enumerate(ranked, start=1):
-            out.append(audit_pb2.AuditCandidate(probe_face_index=m.face_index, rank=rank,
-                                                raw_score=m.score.raw_score, similarity=m.score.similarity))
-    return out
-
-
 def build_records(*, method: str, principal: Principal | None, request: Message, response: Message | None,
                   code: int, message: str, request_id: str, trace_id: str, draft: AuditDraft
                   ) -> list[audit_pb2.AuditRecord]:
@@ -129,7 +99,9 @@ def build_records(*, method: str, principal: Principal | None, request: Message,
     rec.details.update(_request_details(request))
     rec.details.update(draft.details)
     if response is not None:
-        rec.candidates.extend(_candidates(response))
+        rec.candidates.extend(audit_pb2.AuditCandidate(
+            face_id=c.face_id, user_id=c.user_id, raw_score=c.score.raw_score, similarity=c.score.similarity,
+            probe_face_index=c.probe_face_index, rank=c.rank) for c in ranked_candidates(response))
         prov = getattr(response, "provenance", None)
         if prov is not None and prov.search_id:
             rec.search_id = prov.search_id
