@@ -7,6 +7,7 @@ import grpc
 from ingest import admin_api, audit_api, review_api
 from ingest.access import Access
 from ingest.gateway import PipelineGateway
+from ingest.idempotency import IdempotencyStore
 from ingest.jobs import JobRunner
 from ingest.results import ResultWaiter
 from ingest.retention import RetentionSweeper
@@ -54,7 +55,9 @@ def build(settings: IngestSettings) -> ServiceServer:
 
     return ServiceServer(settings=settings, register=register_all,
                          authenticator=ApiKeyAuthenticator(identities, settings.bootstrap_admin_key), auditor=auditor,
-                         workers=[waiter, jobs, retention], closers=[producer.close, search.close])
+                         idempotency=IdempotencyStore(store, ttl_s=settings.idempotency_ttl_s),
+                         workers=[waiter, jobs, retention], closers=[producer.close, search.close],
+                         readiness=[producer.ready])
 
 
 def _collection_exists(search: SearchClient, agency_id: str, collection_id: str) -> bool:

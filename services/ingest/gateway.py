@@ -7,8 +7,6 @@ message on Kafka only ever points at durable data.
 
 from __future__ import annotations
 
-import uuid
-
 from ingest.images import ValidatedImage
 from ingest.results import ResultWaiter
 from ingest.settings import IngestSettings
@@ -21,10 +19,6 @@ from lineup.v1 import common_pb2, events_pb2, face_search_pb2
 
 IMAGES_BUCKET = "lineup-images"
 IMAGES_TOPIC = "lineup.images"
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 class PipelineGateway:
@@ -50,13 +44,13 @@ class PipelineGateway:
         """Publish one task and wait for its result; errors come back as the stage's status code."""
         task.reply_topic = self.settings.topic(RESULTS_TOPIC)
         self.store.put(RESULTS_BUCKET, self._pending_key(agency_id, request_id), task.SerializeToString())
-        fut = self.waiter.expect(request_id)
+        fut = self.waiter.expect(agency_id, request_id)
         try:
             env = new_envelope(events_pb2.ImageAccepted(task=task), request_id=request_id, agency_id=agency_id,
                                producer="ingest", actor=actor)
             self.producer.send(self.settings.topic(IMAGES_TOPIC), env, key=request_id)
         except Exception:
-            self.waiter.forget(request_id)
+            self.waiter.forget(agency_id, request_id)
             raise
         result = self.waiter.wait(agency_id, request_id, fut, timeout_s)
         if result is None:

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 class ResultWaiter:
     def __init__(self, bootstrap: str, topic: str, store: ResultStore, *, client_id: str = "ingest") -> None:
         self.store = store
-        self._pending: dict[str, Future[events_pb2.PipelineResult]] = {}
+        #: waiting callers by (agency, request id): a result is only ever handed to its own agency's call
+        self._pending: dict[tuple[str, str], Future[events_pb2.PipelineResult]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id, group_id=None,
@@ -38,16 +39,19 @@ class ResultWaiter:
         for tp in tps:  # resolve the end positions now, before any request is published
             self._consumer.position(tp)
 
-    def expect(self, request_id: str) -> Future[events_pb2.PipelineResult]:
-        """Register interest before publishing, so a fast result cannot slip past."""
+    def expect(self, agency_id: str, request_id: str) -> Future[events_pb2.PipelineResult]:
+        """Register interest before publishing, so a fast result cannot slip past. Request ids are the
+        server's own (unique), so a second waiter for the same id is a bug, not a race to win."""
         fut: Future[events_pb2.PipelineResult] = Future()
         with self._lock:
-            self._pending[request_id] = fut
+            if (agency_id, request_id) in self._pending:
+                raise RuntimeError(f"request {request_id} is already awaited")
+            self._pending[(agency_id, request_id)] = fut
         return fut
 
-    def forget(self, request_id: str) -> None:
+    def forget(self, agency_id: str, request_id: str) -> None:
         with self._lock:
-            self._pending.pop(request_id, None)
+            self._pending.pop((agency_id, request_id), None)
 
     def wait(self, agency_id: str, request_id: str, fut: Future[events_pb2.PipelineResult], timeout_s: float
              ) -> events_pb2.PipelineResult | None:
@@ -57,14 +61,17 @@ class ResultWaiter:
         except TimeoutError:
             return self.store.get(agency_id, request_id)
         finally:
-            self.forget(request_id)
+            self.forget(agency_id, request_id)
 
     def run(self) -> None:
         try:
             while not self._stop.is_set():
                 for records in self._consumer.poll(timeout_ms=200).values():
                     for record in records:
-                        self._deliver(record.value, record.headers)
+                        try:
+                            self._deliver(record.value, record.headers)
+                        except Exception:  # nothing on this topic may stop result delivery for everyone
+                            log.exception("ignoring a result record that could not be delivered")
         finally:
             self._consumer.close()
 
@@ -77,7 +84,9 @@ class ResultWaiter:
         except EnvelopeError:
             log.warning("ignoring an undecodable record on the results topic")
             return
+        if env.WhichOneof("payload") != "pipeline_result":
+            return
         with self._lock:
-            fut = self._pending.get(env.request_id)
-        if fut is not None and env.WhichOneof("payload") == "pipeline_result" and not fut.done():
+            fut = self._pending.get((env.agency_id, env.request_id))
+        if fut is not None and not fut.done():
             fut.set_result(env.pipeline_result)

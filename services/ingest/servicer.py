@@ -31,6 +31,7 @@ from lineup.scoring import NOTICE, ScoreModel, load_score_model
 from lineup.telemetry import current_trace_id
 from lineup.v1 import common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc, search_pb2
 
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _COLLECTION_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 _MAX_PROBE_FACES = 100
 _MAX_MATCHES = 4096
@@ -442,8 +443,9 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def GetRequest(self, request: face_search_pb2.GetRequestRequest, context: grpc.ServicerContext
                    ) -> face_search_pb2.GetRequestResponse:
         p = require_principal()
-        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,128}", request.request_id):
-            raise InvalidArgument("request_id is empty or malformed")
+        if not REQUEST_ID_RE.fullmatch(request.request_id):
+            raise InvalidArgument("request_id is empty or malformed: use the id from the x-request-id trailer "
+                                  "of the call (1-64 of A-Z, a-z, 0-9, '_', '-')")
         return self.gateway.lookup(p.agency_id, request.request_id)
 
 

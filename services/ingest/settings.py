@@ -23,6 +23,8 @@ class IngestSettings(CommonSettings):
     bootstrap_admin_key: str = ""
     retention_interval_s: float = 3600.0  # how often each replica sweeps expired probes and faces
     retention_day_s: float = 86400.0  # length of a retention "day"; tests and demos shorten it
+    #: how long a client's idempotency key (x-request-id) replays the original outcome
+    idempotency_ttl_s: float = 86400.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -31,5 +33,7 @@ class IngestSettings(CommonSettings):
         if self.bootstrap_admin_key and len(self.bootstrap_admin_key) < MIN_BOOTSTRAP_LEN:
             raise SettingsError(f"{env_name('bootstrap_admin_key')} is too short: use at least {MIN_BOOTSTRAP_LEN} "
                                 f"random characters (e.g. `openssl rand -base64 48`)")
+        if self.idempotency_ttl_s <= 0:
+            raise SettingsError(f"{env_name('idempotency_ttl_s')} must be > 0 seconds")
         if self.retention_interval_s <= 0 or self.retention_day_s <= 0:
             raise SettingsError(f"{env_name('retention_interval_s')} and {env_name('retention_day_s')} must be > 0")

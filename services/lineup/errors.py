@@ -11,11 +11,14 @@ import grpc
 
 
 class LineupError(Exception):
+    """`message` is for the caller; `detail` (endpoints, buckets, vendor errors) only for the operator's logs."""
+
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
 
     @property
     def code_value(self) -> int:
@@ -61,6 +64,16 @@ class Unavailable(LineupError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class Aborted(LineupError):
+    """A conflicting call is in progress (e.g. the same idempotency key); retry shortly."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+class Unimplemented(LineupError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+
+
 class Internal(LineupError):
     code = grpc.StatusCode.INTERNAL
 
@@ -68,7 +81,8 @@ class Internal(LineupError):
 _BY_CODE: dict[grpc.StatusCode, type[LineupError]] = {
     cls.code: cls
     for cls in (InvalidArgument, NotFound, AlreadyExists, PermissionDenied, Unauthenticated,
-                FailedPrecondition, ResourceExhausted, DeadlineExceeded, Unavailable, Internal)
+                FailedPrecondition, ResourceExhausted, DeadlineExceeded, Unavailable, Aborted, Unimplemented,
+                Internal)
 }
 
 

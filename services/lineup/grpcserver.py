@@ -9,6 +9,7 @@ in hand and commit, in-flight RPCs get the grace period, then producers and tele
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 import uuid
@@ -18,21 +19,34 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
+from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
 from lineup.audit.emit import AuditDraft, AuditEmitter, build_records, reset_draft, set_draft
-from lineup.auth import Authenticator, reset_principal, set_principal
-from lineup.errors import LineupError
+from lineup.auth import Authenticator, Principal, reset_principal, set_principal
+from lineup.errors import InvalidArgument, LineupError, ResourceExhausted, Unimplemented, error_from_code
+from lineup.objectstore import sha256_hex
 from lineup.settings import CommonSettings, SettingsError
 from lineup.telemetry import current_trace_id, extract_context, shutdown_telemetry
+from lineup.validation import validate_request
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("lineup.grpc")
 
-#: metadata key carrying the request id back to the caller (also on errors)
+#: metadata key carrying the server's request id back to the caller (also on errors). A caller may send
+#: one too: it is then only an idempotency key (see `Idempotency`), never the request's id.
 REQUEST_ID_KEY = "x-request-id"
+IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: the gRPC core refuses messages above this multiple of the configured limit unaudited; between the
+#: limit and this cap the call is refused by the interceptor, with an audit record
+HARD_CAP_FACTOR = 4
+_MAX_METHOD_CHARS = 200
+#: outcomes a retry with the same idempotency key should run again rather than replay
+_TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.ABORTED,
+              grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 class Worker(Protocol):
@@ -43,23 +57,101 @@ class Worker(Protocol):
     def stop(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How an earlier call with the same idempotency key ended."""
+
+    request_id: str
+    code: int
+    message: str
+    response: bytes
+
+
+class Idempotency(Protocol):
+    """Remembers outcomes per (agency, key holder, idempotency key), so a retried call is not run twice."""
+
+    def begin(self, principal: Principal, method: str, key: str, request_sha256: str, request_id: str
+              ) -> Outcome | None:
+        """Claim `key` for this call (None), or return the finished original's outcome; raise a LineupError
+        when the key is in use by a call still running or was used for a different request."""
+        ...
+
+    def finish(self, principal: Principal, key: str, outcome: Outcome) -> None: ...
+
+    def abandon(self, principal: Principal, key: str) -> None:
+        """Release a claimed key after a transient failure, so a retry runs the call again."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """An already-serialized response (an idempotent replay): passed through the response serializer."""
+
+    data: bytes
+
+
+@dataclass
+class _Deps:
+    authenticator: Authenticator | None
+    auditor: AuditEmitter | None
+    idempotency: Idempotency | None
+    max_request_bytes: int
+
+
 def _status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, LineupError):
         return exc.code, exc.message
     return grpc.StatusCode.INTERNAL, ""
 
 
-def _wrap_unary(handler: grpc.RpcMethodHandler, method: str, authenticator: Authenticator | None,
-                auditor: AuditEmitter | None) -> grpc.RpcMethodHandler:
-    inner = handler.unary_unary
-    assert inner is not None
+def safe_method(method: str) -> str:
+    """A client-chosen method path made fit for logs, span names and audit records."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in method[:_MAX_METHOD_CHARS])
+    return cleaned + ("..." if len(method) > _MAX_METHOD_CHARS else "")
 
-    def call(request: Any, context: grpc.ServicerContext) -> Any:
+
+def _message_class(method: str, output: bool) -> type[Message] | None:
+    service, _, rpc = method.lstrip("/").rpartition("/")
+    try:
+        desc = descriptor_pool.Default().FindServiceByName(service).FindMethodByName(rpc)
+    except KeyError:
+        return None
+    if desc is None:
+        return None
+    return message_factory.GetMessageClass(desc.output_type if output else desc.input_type)
+
+
+def _decode(raw: bytes, deserialize: Callable[[bytes], Any] | None, limit: int) -> Any:
+    if len(raw) > limit:
+        raise ResourceExhausted(f"the request is {len(raw) / 1024 / 1024:.1f} MB; the limit is "
+                                f"{limit / 1024 / 1024:.0f} MB: send a smaller image")
+    try:
+        return deserialize(raw) if deserialize is not None else raw
+    except Exception:
+        raise InvalidArgument("the request is not a valid protobuf message of this method's type") from None
+
+
+def _idempotency_key(metadata: Mapping[str, str]) -> str:
+    key = metadata.get(REQUEST_ID_KEY, "")
+    if key and not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise InvalidArgument("x-request-id is an idempotency key: use 1-64 of A-Z, a-z, 0-9, '_' and '-' "
+                              "(the server assigns the request id and returns it in the x-request-id trailer)")
+    return key
+
+
+def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps) -> grpc.RpcMethodHandler:
+    """The one path every unary RPC takes; `handler` None is a method this server does not have."""
+    inner = handler.unary_unary if handler is not None else None
+    deserialize = handler.request_deserializer if handler is not None else None
+    serialize = handler.response_serializer if handler is not None else None
+    shown = safe_method(method)
+
+    def call(raw: bytes, context: grpc.ServicerContext) -> Any:
+        request_id = uuid.uuid4().hex
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
-        request_id = metadata.get(REQUEST_ID_KEY) or uuid.uuid4().hex
         parent = extract_context(list((k, v.encode()) for k, v in metadata.items()))
-        service, _, rpc = method.lstrip("/").rpartition("/")
-        with tracer.start_as_current_span(method.lstrip("/"), context=parent, kind=trace.SpanKind.SERVER,
+        service, _, rpc = shown.lstrip("/").rpartition("/")
+        with tracer.start_as_current_span(shown.lstrip("/"), context=parent, kind=trace.SpanKind.SERVER,
                                           attributes={"rpc.system": "grpc", "rpc.service": service,
                                                       "rpc.method": rpc, "lineup.request_id": request_id},
                                           ) as span:
@@ -68,23 +160,48 @@ def _wrap_unary(handler: grpc.RpcMethodHandler, method: str, authenticator: Auth
             draft_token = set_draft(draft)
             token = None
             principal = None
+            request: Any = None
             response: Any = None
+            refused = True
+            claimed = ""
             code, message = grpc.StatusCode.OK, ""
             try:
-                principal = authenticator.authenticate(method, metadata) if authenticator else None
+                auth = deps.authenticator
+                principal = auth.authenticate(method, metadata) if auth else None
                 token = set_principal(principal)
-                if authenticator is not None:
-                    authenticator.authorize(method, principal)
+                if inner is None:
+                    raise Unimplemented(f"{shown} is not a method of this service")
+                if auth is not None:
+                    auth.authorize(method, principal)
+                request = _decode(raw, deserialize, deps.max_request_bytes)
+                refused = False
+                validate_request(request)
+                key = _idempotency_key(metadata)
+                if deps.auditor is not None:  # built and validated before the state change
+                    build_records(method=method, principal=principal, request=request, response=None, code=0,
+                                  message="", request_id=request_id, trace_id="", draft=draft)
                 context.request_id = request_id  # type: ignore[attr-defined]
-                response = inner(request, context)
+                if key and deps.idempotency is not None and principal is not None and principal.agency_id:
+                    earlier = deps.idempotency.begin(principal, method, key, sha256_hex(raw), request_id)
+                    if earlier is None:
+                        claimed = key
+                    else:
+                        draft.details["idempotent_replay_of"] = earlier.request_id
+                        if earlier.code:
+                            raise error_from_code(earlier.code, earlier.message)
+                        response = _Raw(earlier.response)
+                if response is None:
+                    response = inner(request, context)
             except Exception as exc:
                 if not isinstance(exc, LineupError) and context.code() not in (None, grpc.StatusCode.OK):
                     raise  # the servicer already chose a status with context.abort
                 code, message = _status_of(exc)
                 if isinstance(exc, LineupError):
+                    if exc.detail:
+                        log.warning("%s refused: %s", shown, exc.detail, extra={"request_id": request_id})
                     message = f"{message} (request id {request_id})"
                 else:
-                    log.exception("unhandled error in %s", method, extra={"request_id": request_id})
+                    log.exception("unhandled error in %s", shown, extra={"request_id": request_id})
                     span.record_exception(exc)
                     message = (f"internal error in {rpc}; the operator can find it in the logs under "
                                f"request id {request_id}, trace id {current_trace_id()}")
@@ -92,44 +209,83 @@ def _wrap_unary(handler: grpc.RpcMethodHandler, method: str, authenticator: Auth
                 if token is not None:
                     reset_principal(token)
                 reset_draft(draft_token)
-            if auditor is not None:
-                try:
-                    auditor.emit(build_records(
-                        method=method, principal=principal, request=request, response=response,
-                        code=int(code.value[0]), message=message, request_id=request_id,
-                        trace_id=current_trace_id(), draft=draft))
-                except Exception as exc:
-                    log.exception("audit record not published", extra={"request_id": request_id})
-                    code, message = grpc.StatusCode.UNAVAILABLE, (
-                        f"the audit trail could not record this call ({exc}); no result is returned without an "
-                        f"audit record; retry later (request id {request_id})")
+            if claimed and principal is not None and deps.idempotency is not None:
+                _remember(deps.idempotency, principal, claimed, request_id, code, message, response, serialize)
+            if deps.auditor is not None:
+                code, message = _audit(deps.auditor, method, principal, request, response, code, message,
+                                       request_id, draft, refused)
             if code == grpc.StatusCode.OK:
                 return response
             span.set_attribute("rpc.grpc.status_code", int(code.value[0]))
             span.set_status(trace.Status(trace.StatusCode.ERROR, message))
             context.abort(code, message)
 
-    return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
-                                               response_serializer=handler.response_serializer)
+    def serialize_response(response: Any) -> bytes:
+        if isinstance(response, _Raw):
+            return response.data
+        assert serialize is not None
+        return bytes(serialize(response))
+
+    return grpc.unary_unary_rpc_method_handler(call, request_deserializer=None,
+                                               response_serializer=serialize_response)
+
+
+def _remember(idempotency: Idempotency, principal: Principal, key: str, request_id: str, code: grpc.StatusCode,
+              message: str, response: Any, serialize: Callable[[Any], bytes] | None) -> None:
+    """Keep the outcome for retries (before the audit record goes out: a retry after an audit outage gets
+    the same answer, audited then); a transient failure releases the key instead."""
+    try:
+        if code in _TRANSIENT:
+            idempotency.abandon(principal, key)
+            return
+        data = b""
+        if code == grpc.StatusCode.OK and not isinstance(response, _Raw) and serialize is not None:
+            data = bytes(serialize(response))
+        idempotency.finish(principal, key, Outcome(request_id, int(code.value[0]), message, data))
+    except Exception:
+        log.exception("could not record the idempotent outcome", extra={"request_id": request_id})
+
+
+def _audit(auditor: AuditEmitter, method: str, principal: Principal | None, request: Any, response: Any,
+           code: grpc.StatusCode, message: str, request_id: str, draft: AuditDraft, refused: bool
+           ) -> tuple[grpc.StatusCode, str]:
+    """Publish the call's record; without it no result leaves the server (fail closed)."""
+    if isinstance(response, _Raw):
+        cls = _message_class(method, output=True)
+        response = cls.FromString(response.data) if cls is not None else None
+    try:
+        auditor.emit(build_records(
+            method=safe_method(method), principal=principal, request=request if isinstance(request, Message) else None,
+            response=response if code == grpc.StatusCode.OK else None, code=int(code.value[0]), message=message,
+            request_id=request_id, trace_id=current_trace_id(), draft=draft, refused=refused))
+    except Exception as exc:
+        log.exception("audit record not published", extra={"request_id": request_id})
+        reason = exc.message if isinstance(exc, LineupError) else "the audit trail is unavailable"
+        return grpc.StatusCode.UNAVAILABLE, (
+            f"the audit trail could not record this call ({reason}); no result is returned without an "
+            f"audit record; retry later (request id {request_id})")
+    return code, message
 
 
 class LineupInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Tracing + authentication/authorization + audit + error mapping for unary RPCs (Lineup has no
-    streaming RPCs)."""
+    """Tracing + authentication/authorization + validation + idempotency + audit + error mapping for unary
+    RPCs (Lineup has no streaming RPCs). Unknown methods are answered (and audited) here too."""
 
     def __init__(self, authenticator: Authenticator | None, exempt: Iterable[str],
-                 auditor: AuditEmitter | None = None) -> None:
-        self.authenticator = authenticator
-        self.auditor = auditor
+                 auditor: AuditEmitter | None = None, idempotency: Idempotency | None = None,
+                 max_request_bytes: int = 20 * 1024 * 1024) -> None:
+        self.deps = _Deps(authenticator, auditor, idempotency, max_request_bytes)
         self.exempt = tuple(exempt)
 
     def intercept_service(self, continuation: Callable[[Any], grpc.RpcMethodHandler | None],
                           handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method.startswith(self.exempt):
+        method = handler_call_details.method or ""
+        if method.startswith(self.exempt):
             return handler
-        return _wrap_unary(handler, method, self.authenticator, self.auditor)
+        if handler is not None and handler.unary_unary is None:
+            return handler
+        return _wrap_unary(handler, method, self.deps)
 
 
 @dataclass
@@ -142,11 +298,17 @@ class ServiceServer:
     authenticator: Authenticator | None = None
     #: publishes one audit record per RPC (the public front door); None for internal services
     auditor: AuditEmitter | None = None
+    #: outcomes of calls sent with an idempotency key (the public front door); None: the header is ignored
+    idempotency: Idempotency | None = None
     workers: list[Worker] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: checks that must all pass for health to say SERVING (e.g. "can publish audit records"); polled
+    readiness: list[Callable[[], bool]] = field(default_factory=list)
+    readiness_interval_s: float = 1.0
     port: int = 0
     _server: grpc.Server | None = None
     _health: health.HealthServicer | None = None
+    _names: list[str] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopped: threading.Event = field(default_factory=threading.Event)
 
@@ -156,8 +318,10 @@ class ServiceServer:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.grpc_max_workers, thread_name_prefix="grpc"),
             interceptors=[LineupInterceptor(self.authenticator, exempt=("/grpc.health.", "/grpc.reflection."),
-                                            auditor=self.auditor)],
-            options=[("grpc.max_receive_message_length", max_bytes), ("grpc.max_send_message_length", max_bytes)],
+                                            auditor=self.auditor, idempotency=self.idempotency,
+                                            max_request_bytes=max_bytes)],
+            options=[("grpc.max_receive_message_length", max_bytes * HARD_CAP_FACTOR),
+                     ("grpc.max_send_message_length", max_bytes)],
         )
         names = list(self.register(server))
         self._health = health.HealthServicer()
@@ -175,10 +339,35 @@ class ServiceServer:
             t = threading.Thread(target=self._run_worker, args=(w,), name=type(w).__name__, daemon=True)
             t.start()
             self._threads.append(t)
-        for name in ["", *names]:
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._names = ["", *names]
+        self._set_health(all(check() for check in self.readiness))
+        if self.readiness:
+            t = threading.Thread(target=self._watch_readiness, name="readiness", daemon=True)
+            t.start()
         log.info("serving", extra={"address": f"{s.grpc_host}:{self.port}", "services": names})
         return self.port
+
+    def _set_health(self, ready: bool) -> None:
+        if self._health is None or self._stopped.is_set():
+            return
+        status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in self._names:
+            self._health.set(name, status)
+
+    def _watch_readiness(self) -> None:
+        """Health follows the readiness checks, so an orchestrator stops routing calls to a replica that
+        cannot audit them and routes them back once it can."""
+        last = True
+        while not self._stopped.wait(self.readiness_interval_s):
+            try:
+                ready = all(check() for check in self.readiness)
+            except Exception:
+                log.exception("readiness check failed")
+                ready = False
+            if ready != last:
+                log.warning("readiness changed", extra={"ready": ready})
+                last = ready
+            self._set_health(ready)
 
     def _add_port(self, server: grpc.Server, address: str) -> int:
         """TLS when both PEM files are configured (checked together by the settings), else plaintext."""

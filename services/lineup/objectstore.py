@@ -21,6 +21,11 @@ from lineup.errors import InvalidArgument, NotFound, Unavailable
 from lineup.v1 import common_pb2
 
 tracer = trace.get_tracer("lineup.objectstore")
+#: what a caller is told; the endpoint, bucket layout and the store's request ids go to the logs only
+_UNAVAILABLE = "the object store is unavailable; retry later"
+#: S3 answers that mean "no such object" for a caller, including names the store cannot hold at all
+_NOT_THERE = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "InvalidBucketName", "XMinioInvalidObjectName",
+              "InvalidObjectName", "KeyTooLongError"}
 _AGENCY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
@@ -52,8 +57,11 @@ class ObjectStore:
         with self._span("PutObject", bucket, key):
             try:
                 self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+            except ValueError as exc:  # the client refuses a malformed bucket or key before sending
+                raise InvalidArgument("invalid object reference", detail=str(exc)) from exc
             except (S3Error, HTTPError) as exc:
-                raise Unavailable(f"object store {self.endpoint}: cannot write {bucket}/{key}: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint}: cannot write {bucket}/{key}: {exc}") from exc
         return common_pb2.ObjectRef(bucket=bucket, key=key)
 
     def put_content_addressed(self, bucket: str, agency_id: str, data: bytes, *, kind: str,
@@ -76,11 +84,15 @@ class ObjectStore:
                     resp.close()
                     resp.release_conn()
             except S3Error as exc:
-                if exc.code in {"NoSuchKey", "NoSuchBucket"}:
-                    raise NotFound(f"object {ref.bucket}/{ref.key} does not exist") from exc
-                raise Unavailable(f"object store {self.endpoint}: cannot read {ref.bucket}/{ref.key}: {exc}") from exc
+                if exc.code in _NOT_THERE:
+                    raise NotFound("object not found", detail=f"{ref.bucket}/{ref.key}: {exc.code}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint}: cannot read {ref.bucket}/{ref.key}: {exc}") from exc
+            except ValueError as exc:
+                raise InvalidArgument("invalid object reference", detail=str(exc)) from exc
             except HTTPError as exc:
-                raise Unavailable(f"object store {self.endpoint} unreachable: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint} unreachable: {exc}") from exc
 
     def exists(self, ref: common_pb2.ObjectRef) -> bool:
         with self._span("HeadObject", ref.bucket, ref.key):
@@ -88,18 +100,25 @@ class ObjectStore:
                 self._client.stat_object(ref.bucket, ref.key)
                 return True
             except S3Error as exc:
-                if exc.code in {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}:
+                if exc.code in _NOT_THERE:
                     return False
-                raise Unavailable(f"object store {self.endpoint}: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint}: {exc}") from exc
+            except ValueError as exc:
+                raise InvalidArgument("invalid object reference", detail=str(exc)) from exc
             except HTTPError as exc:
-                raise Unavailable(f"object store {self.endpoint} unreachable: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint} unreachable: {exc}") from exc
 
     def delete(self, ref: common_pb2.ObjectRef) -> None:
         with self._span("DeleteObject", ref.bucket, ref.key):
             try:
                 self._client.remove_object(ref.bucket, ref.key)
+            except ValueError as exc:
+                raise InvalidArgument("invalid object reference", detail=str(exc)) from exc
             except (S3Error, HTTPError) as exc:
-                raise Unavailable(f"object store {self.endpoint}: cannot delete {ref.bucket}/{ref.key}: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint}: cannot delete {ref.bucket}/{ref.key}: {exc}") from exc
 
     def list(self, bucket: str, prefix: str, *, start_after: str = "") -> Iterator[common_pb2.ObjectRef]:
         """Keys under `prefix` in key order; with `start_after`, only the keys after it (one cheap request to
@@ -110,7 +129,8 @@ class ObjectStore:
                                                      start_after=start_after or None):
                     yield common_pb2.ObjectRef(bucket=bucket, key=obj.object_name or "")
             except (S3Error, HTTPError) as exc:
-                raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
 
     def list_modified(self, bucket: str, prefix: str) -> Iterator[tuple[common_pb2.ObjectRef, float]]:
         """Objects under a prefix with their last-modified time (Unix seconds), for retention."""
@@ -120,7 +140,8 @@ class ObjectStore:
                     when = obj.last_modified.timestamp() if obj.last_modified else 0.0
                     yield common_pb2.ObjectRef(bucket=bucket, key=obj.object_name or ""), when
             except (S3Error, HTTPError) as exc:
-                raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
 
     def list_prefixes(self, bucket: str, prefix: str = "") -> tuple[str, ...]:
         """The immediate "folders" under a prefix (e.g. the agencies that have objects in a bucket)."""
@@ -129,4 +150,5 @@ class ObjectStore:
                 return tuple(obj.object_name or "" for obj in self._client.list_objects(bucket, prefix=prefix)
                              if obj.is_dir)
             except (S3Error, HTTPError) as exc:
-                raise Unavailable(f"object store {self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc
+                raise Unavailable(
+                    _UNAVAILABLE, detail=f"{self.endpoint}: cannot list {bucket}/{prefix}: {exc}") from exc

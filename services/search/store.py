@@ -48,7 +48,7 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 10.0
 MAX_QUERIES = 100
 #: contract limit; Milvus clusters cap topk at 16384, Milvus Lite 3.2.2 has no cap (verified up to 20000)
-MAX_TOP_K = 4096
+MAX_TOP_K = 4097  # the public maximum (4096) plus the searched face itself (SearchFaces drops it)
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_FACE_IDS = 4096

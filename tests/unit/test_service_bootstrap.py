@@ -113,7 +113,14 @@ def test_errors_map_to_status_codes_with_request_ids() -> None:
                                 metadata=[("x-request-id", "req-42")])
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "face_model 'x' is unknown" in err.value.details()
-            assert "request id req-42" in err.value.details()
+            server_id = dict(err.value.trailing_metadata())["x-request-id"]
+            assert server_id != "req-42" and len(server_id) == 32  # the server's id; the client's is only a key
+            assert f"request id {server_id}" in err.value.details()
+
+            with pytest.raises(grpc.RpcError) as err:
+                stub.ListModels(embedding_pb2.ListModelsRequest(), timeout=5, metadata=[("x-request-id", "..")])
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "x-request-id is an idempotency key" in err.value.details()
 
             with pytest.raises(grpc.RpcError) as err:
                 stub.Embed(embedding_pb2.EmbedRequest(), timeout=5)

@@ -10,9 +10,11 @@ returns no search result that the audit trail does not hold.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from lineup.audit.chain import chain_of
@@ -23,8 +25,15 @@ from lineup.kafka.producer import EnvelopeProducer
 from lineup.v1 import admin_pb2, audit_pb2, events_pb2
 
 AUDIT_TOPIC = "lineup.audit"
-_MAX_DETAIL = 300
+_MAX_DETAIL = 512
+_MAX_DETAIL_KEY = 64
+_MAX_DETAILS = 64
 _MAX_LIST = 100
+_MAX_FIELD = 256
+_MAX_ID = 256
+_MAX_CANDIDATES = 1000
+_MAX_ERASED = 2_000  # a receipt larger than this is summarised (totals) to stay under the broker limit
+_FIELD_LIMITS = {"justification": 4096, "status_message": 1000, "operation": 200}
 _NOT_DETAILS = {"collection_id", "page_token", "client_token"}
 _ROLE_VALUES = {name.removeprefix("ROLE_").lower(): value for name, value in admin_pb2.Role.items() if value}
 
@@ -60,6 +69,21 @@ def reset_draft(token: contextvars.Token[AuditDraft | None]) -> None:
     _draft.reset(token)
 
 
+def bounded(text: str, limit: int) -> str:
+    """`text`, or its first characters with a marker naming the full length and its SHA-256, so an auditor
+    can still prove what was sent without the record growing with it."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    marker = f"...[truncated: {len(text)} chars, sha256={digest}]"
+    return text[:max(0, limit - len(marker))] + marker
+
+
+def _enum_name(fd: FieldDescriptor, value: int) -> str:
+    known = fd.enum_type.values_by_number.get(value)
+    return known.name if known is not None else f"UNKNOWN({value})"
+
+
 def _request_details(request: Message) -> dict[str, str]:
     """Scalar and id-list fields of the request, so an auditor sees what was asked (never image bytes)."""
     out: dict[str, str] = {}
@@ -67,36 +91,43 @@ def _request_details(request: Message) -> dict[str, str]:
         if fd.name in _NOT_DETAILS or fd.message_type is not None or fd.type == fd.TYPE_BYTES:
             continue  # messages (images, contexts, thresholds) are recorded in their own fields or not at all
         if fd.is_repeated:
-            items = [fd.enum_type.values_by_number[v].name if fd.enum_type else str(v) for v in value]
-            text = ",".join(items[:_MAX_LIST]) + (f",...(+{len(items) - _MAX_LIST})" if len(items) > _MAX_LIST else "")
+            items = [_enum_name(fd, v) if fd.enum_type else str(v) for v in list(value)[:_MAX_LIST]]
+            text = ",".join(items) + (f",...(+{len(value) - _MAX_LIST})" if len(value) > _MAX_LIST else "")
         elif fd.enum_type is not None:
-            text = fd.enum_type.values_by_number[value].name
+            text = _enum_name(fd, value)
         else:
             text = str(value)
-        out[f"request.{fd.name}"] = text[:_MAX_DETAIL]
+        out[f"request.{fd.name}"] = text
     return out
 
 
-def build_records(*, method: str, principal: Principal | None, request: Message, response: Message | None,
-                  code: int, message: str, request_id: str, trace_id: str, draft: AuditDraft
-                  ) -> list[audit_pb2.AuditRecord]:
-    """The record for the caller's agency, plus a copy for the owning agency of the data when that differs."""
-    decision = (audit_pb2.AUDIT_DECISION_ALLOWED if code == 0 else
-                audit_pb2.AUDIT_DECISION_DENIED if code in (7, 16) else audit_pb2.AUDIT_DECISION_FAILED)
+def build_records(*, method: str, principal: Principal | None, request: Message | None, response: Message | None,
+                  code: int, message: str, request_id: str, trace_id: str, draft: AuditDraft,
+                  refused: bool = False) -> list[audit_pb2.AuditRecord]:
+    """The record for the caller's agency, plus a copy for the owning agency of the data when that differs.
+
+    Every field is bounded (`bound_record`), so no caller input can make a record too large to publish.
+    `refused`: the call was stopped before any servicer ran (bad credential, bad message, unknown method).
+    """
+    decision = (audit_pb2.AUDIT_DECISION_DENIED if refused or code in (7, 16) else
+                audit_pb2.AUDIT_DECISION_ALLOWED if code == 0 else audit_pb2.AUDIT_DECISION_FAILED)
     rec = audit_pb2.AuditRecord(
         record_id=draft.record_id, agency_id=principal.agency_id if principal else "",
         actor_key_id=principal.key_id if principal else "", actor_holder=principal.holder if principal else "",
         actor_agency_id=principal.agency_id if principal else "", operation=method.lstrip("/"),
-        decision=decision, status_code=code, status_message=message[:1000], request_id=request_id,
+        decision=decision, status_code=code, status_message=message, request_id=request_id,
         trace_id=trace_id, grant_id=draft.grant_id, probe_image_sha256=draft.probe_image_sha256)
     rec.time.GetCurrentTime()
     if principal is not None:
         rec.actor_roles.extend(sorted(_ROLE_VALUES[r] for r in principal.roles if r in _ROLE_VALUES))
-    rec.collection_id = draft.collection_id or str(getattr(request, "collection_id", "") or "")
-    ctx = getattr(request, "context", None)
-    if ctx is not None and ctx.DESCRIPTOR.name == "SearchContext":
-        rec.case_id, rec.purpose, rec.justification = ctx.case_id, ctx.purpose, ctx.justification
-    rec.details.update(_request_details(request))
+    if request is not None:
+        rec.collection_id = draft.collection_id or str(getattr(request, "collection_id", "") or "")
+        ctx = getattr(request, "context", None)
+        if ctx is not None and ctx.DESCRIPTOR.name == "SearchContext":
+            rec.case_id, rec.purpose, rec.justification = ctx.case_id, ctx.purpose, ctx.justification
+        rec.details.update(_request_details(request))
+    else:
+        rec.collection_id = draft.collection_id
     rec.details.update(draft.details)
     if response is not None:
         rec.candidates.extend(audit_pb2.AuditCandidate(
@@ -110,6 +141,7 @@ def build_records(*, method: str, principal: Principal | None, request: Message,
             rec.probe_image_sha256 = probe
     if draft.erasure is not None:
         rec.erasure.CopyFrom(draft.erasure)
+    bound_record(rec)
     records = [rec]
     if draft.owner_agency_id and draft.owner_agency_id != rec.agency_id:
         copy = audit_pb2.AuditRecord()
@@ -118,6 +150,37 @@ def build_records(*, method: str, principal: Principal | None, request: Message,
         copy.record_id = f"{rec.record_id}.{draft.owner_agency_id}"
         records.append(copy)
     return records
+
+
+def bound_record(rec: audit_pb2.AuditRecord) -> None:
+    """Cap every caller-influenced part of a record (strings, details, candidates, erasure lists)."""
+    for fd, value in rec.ListFields():
+        if fd.type == fd.TYPE_STRING and not fd.is_repeated:
+            setattr(rec, fd.name, bounded(value, _FIELD_LIMITS.get(fd.name, _MAX_FIELD)))
+    if len(rec.details) > _MAX_DETAILS:
+        dropped = sorted(rec.details)[_MAX_DETAILS:]
+        for k in dropped:
+            del rec.details[k]
+        rec.details["audit.details_dropped"] = str(len(dropped))
+    for k in list(rec.details):
+        v = rec.details[k]
+        short_k = bounded(k, _MAX_DETAIL_KEY)
+        if short_k != k:
+            del rec.details[k]
+        rec.details[short_k] = bounded(v, _MAX_DETAIL)
+    if len(rec.candidates) > _MAX_CANDIDATES:
+        full = b"".join(c.SerializeToString() for c in rec.candidates)
+        rec.details["audit.candidates_total"] = str(len(rec.candidates))
+        rec.details["audit.candidates_sha256"] = hashlib.sha256(full).hexdigest()
+        del rec.candidates[_MAX_CANDIDATES:]
+    for c in rec.candidates:
+        c.face_id, c.user_id = bounded(c.face_id, _MAX_ID), bounded(c.user_id, _MAX_ID)
+    e = rec.erasure
+    if len(e.face_ids) > _MAX_ERASED or len(e.objects) > _MAX_ERASED:
+        rec.details["audit.erasure_faces_total"] = str(len(e.face_ids))
+        rec.details["audit.erasure_objects_total"] = str(len(e.objects))
+        del e.face_ids[_MAX_ERASED:]
+        del e.objects[_MAX_ERASED:]
 
 
 class AuditEmitter:

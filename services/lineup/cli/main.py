@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"host:port of ingest (env LINEUP_ENDPOINT, default {DEFAULT_ENDPOINT})")
     parser.add_argument("--api-key", default=None, help="sent as `authorization: Bearer <key>` (env LINEUP_API_KEY)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
-    parser.add_argument("--request-id", default=None, help="x-request-id for a single call (to find it later)")
+    parser.add_argument("--request-id", default=None,
+                        help="idempotency key (x-request-id, 1-64 of A-Z a-z 0-9 _ -) for one call: repeating "
+                        "it returns the first call's outcome; the server's request id is printed")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     # collections

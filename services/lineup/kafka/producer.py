@@ -1,8 +1,16 @@
-"""Publishing Envelopes durably (acks=all, idempotent) with a PRODUCER span per send."""
+"""Publishing Envelopes durably (acks=all, idempotent) with a PRODUCER span per send.
+
+kafka-python's idempotent producer enters a fatal state after some errors (a record over the broker's size
+limit, a sequence error after a broker failover) and then fails every later send. One bad call must not wedge
+the service for every agency, so any failed send discards the client and the next send (or the readiness
+probe) builds a fresh one; `ready()` tells the health service whether publishing works right now.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -15,19 +23,44 @@ from lineup.v1 import events_pb2
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("lineup.kafka")
 
+#: the largest record a producer sends (the brokers' message.max.bytes must allow it)
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
 
 class EnvelopeProducer:
-    def __init__(self, bootstrap: str, *, client_id: str, send_timeout_s: float = 30.0) -> None:
+    def __init__(self, bootstrap: str, *, client_id: str, send_timeout_s: float = 30.0,
+                 linger_ms: int = 2) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
         self.send_timeout_s = send_timeout_s
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        self.linger_ms = linger_ms
+        self._lock = threading.Lock()
+        self._producer: Any = self._new()
+
+    def _new(self) -> KafkaProducer:
+        return KafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
             acks="all",
             enable_idempotence=True,
-            linger_ms=2,
-            max_request_size=8 * 1024 * 1024,
-            request_timeout_ms=int(send_timeout_s * 1000),
+            linger_ms=self.linger_ms,
+            max_request_size=MAX_REQUEST_BYTES,
+            request_timeout_ms=int(self.send_timeout_s * 1000),
         )
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                self._producer = self._new()
+            return self._producer
+
+    def _discard(self, producer: Any) -> None:
+        """Drop a client that failed a send; it may be in a fatal state that would fail every later send."""
+        with self._lock:
+            if self._producer is not producer:
+                return  # another thread already replaced it
+            self._producer = None
+        threading.Thread(target=_close_quietly, args=(producer,), daemon=True, name="producer-close").start()
 
     def send(self, topic: str, env: events_pb2.Envelope, *, key: str | None = None) -> None:
         """Send and wait for the broker's acknowledgement: callers commit their own input offsets
@@ -39,14 +72,41 @@ class EnvelopeProducer:
         }):
             value, headers = encode(env)
             try:
-                future = self._producer.send(topic, value=value, key=(key or env.request_id).encode(),
-                                             headers=headers)
-                future.get(timeout=self.send_timeout_s)
+                producer = self._client()
             except KafkaError as exc:
-                raise Unavailable(f"could not publish to Kafka topic {topic}: {exc}") from exc
+                raise Unavailable("the message broker is unreachable; retry later",
+                                  detail=f"cannot connect a producer to {self.bootstrap}: {exc!r}") from exc
+            try:
+                future = producer.send(topic, value=value, key=(key or env.request_id).encode(), headers=headers)
+                future.get(timeout=self.send_timeout_s)
+            except Exception as exc:  # KafkaError, or a timeout/assertion inside the client: never keep it
+                self._discard(producer)
+                raise Unavailable("the message broker did not accept the message; retry later",
+                                  detail=f"publish to {topic} failed ({len(value)} bytes): {exc!r}") from exc
+
+    def ready(self) -> bool:
+        """Whether a publish can work now: a client exists (one is built if the last was discarded) and it
+        is connected to the cluster. Used by the readiness check, so health shows NOT_SERVING meanwhile."""
+        try:
+            return bool(self._client().bootstrap_connected())
+        except Exception:
+            log.warning("kafka producer not ready", exc_info=True)
+            return False
 
     def flush(self, timeout_s: float = 10.0) -> None:
-        self._producer.flush(timeout=timeout_s)
+        producer = self._producer
+        if producer is not None:
+            producer.flush(timeout=timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
-        self._producer.close(timeout=timeout_s)
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=timeout_s)
+
+
+def _close_quietly(producer: Any) -> None:
+    try:
+        producer.close(timeout=5)
+    except Exception:
+        log.debug("closing a discarded producer failed", exc_info=True)
