@@ -270,11 +270,13 @@ def _records(api: Api, md: list[tuple[str, str]], **query: Any) -> list[audit_pb
     return list(resp.records)
 
 
-def _eventually(fn: Callable[[], Any], timeout_s: float = 60.0) -> Any:
+def _eventually(fn: Callable[[], Any], done: Callable[[Any], bool] = bool, timeout_s: float = 60.0) -> Any:
+    """Poll `fn` until its value is the exact state the test asserts (`done`), or the deadline passes; the
+    caller then asserts on the last value, so a slow machine waits longer instead of failing early."""
     deadline = time.monotonic() + timeout_s
     while True:
         got = fn()
-        if got or time.monotonic() > deadline:
+        if done(got) or time.monotonic() > deadline:
             return got
         time.sleep(0.5)
 
@@ -308,7 +310,8 @@ def test_sharing_is_granted_audited_in_both_trails_and_revocable(api: Api, pipel
     # one search, one record in each agency's trail
     for md in (o_md, g_md):
         recs = _eventually(lambda m=md: [r for r in _records(api, m, case_id="CASE-SHARED-7")  # type: ignore[misc]
-                                         if r.search_id == resp.provenance.search_id])
+                                         if r.search_id == resp.provenance.search_id],
+                           done=lambda rs: len(rs) == 1)
         assert len(recs) == 1, recs
         assert recs[0].grant_id == grant.grant_id and recs[0].actor_agency_id == grantee
         assert top in [c.face_id for c in recs[0].candidates]
@@ -353,7 +356,8 @@ def test_two_different_reviewers_confirm_a_lead_and_decisions_are_audited(api: A
         grpc.StatusCode.PERMISSION_DENIED
     auditor = pipeline.metadata()
     recs = _eventually(lambda: [r for r in _records(api, auditor, operation="lineup.v1.Review/RecordDecision")
-                                if r.details.get("request.search_id") == world["search_id"]])
+                                if r.details.get("request.search_id") == world["search_id"]],
+                       done=lambda rs: len(rs) == 4)
     assert len(recs) == 4  # three allowed decisions and one denied
     assert sorted(r.decision for r in recs).count(audit_pb2.AUDIT_DECISION_DENIED) == 1
 
@@ -391,7 +395,8 @@ def test_every_call_leaves_a_record_and_the_chain_verifies(api: Api, pipeline: P
         collection_id="gallery"), metadata=pipeline.metadata("rev", roles=[R.ROLE_REVIEWER]), timeout=30))
     assert denied[0] == grpc.StatusCode.PERMISSION_DENIED
     recs = _eventually(lambda: [r for r in _records(api, md, operation="lineup.v1.FaceSearch/DescribeCollection")
-                                if r.collection_id == "gallery"])
+                                if r.collection_id == "gallery"],
+                       done=lambda rs: any(r.request_id == rid for r in rs))
     assert any(r.request_id == rid and r.decision == audit_pb2.AUDIT_DECISION_ALLOWED for r in recs)
     assert _eventually(lambda: any(r.decision == audit_pb2.AUDIT_DECISION_DENIED and r.actor_holder == "rev" for r in
                                    _records(api, md, operation="lineup.v1.FaceSearch/DescribeCollection")))
