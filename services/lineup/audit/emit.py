@@ -26,7 +26,7 @@ from lineup.v1 import admin_pb2, audit_pb2, events_pb2
 
 AUDIT_TOPIC = "lineup.audit"
 _MAX_DETAIL = 512
-_MAX_DETAIL_KEY = 64
+_MAX_DETAIL_KEY = 128
 _MAX_DETAILS = 64
 _MAX_LIST = 100
 _MAX_FIELD = 256
