@@ -168,12 +168,15 @@ class JobRunner:
     def run(self) -> None:
         """Worker loop: take any job that is unfinished and not leased by a live replica."""
         while not self._stop.is_set():
-            job = self._claim()
-            if job is None:
-                self._wake.wait(2.0)
-                self._wake.clear()
-                continue
-            self._run_job(job)
+            try:
+                job = self._claim()
+                if job is not None:
+                    self._run_job(job)
+                    continue
+            except Exception:  # the store down, a bad document: retry later, never take the service down
+                log.exception("index job loop failed; retrying")
+            self._wake.wait(2.0)
+            self._wake.clear()
 
     def stop(self) -> None:
         self._stop.set()
@@ -184,7 +187,11 @@ class JobRunner:
         refs = (ref for agency_dir in self.store.list_prefixes(RESULTS_BUCKET)
                 for ref in self.store.list(RESULTS_BUCKET, f"{agency_dir}jobs/"))
         for ref in refs:
-            job = _load(self.store.get(ref))
+            try:
+                job = _load(self.store.get(ref))
+            except Exception:  # one unreadable job document must not stop every agency's jobs
+                log.exception("skipping an unreadable job document", extra={"key": ref.key[:200]})
+                continue
             unfinished = job.state in (face_search_pb2.JOB_STATE_QUEUED, face_search_pb2.JOB_STATE_RUNNING)
             leased = job.owner and job.owner != self.replica and now - job.heartbeat < self.lease_s
             if unfinished and not leased:

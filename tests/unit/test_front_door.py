@@ -225,3 +225,35 @@ def test_audit_records_are_bounded_with_the_hash_of_what_was_cut() -> None:
                            response=None, code=0, message=long, request_id="r", trace_id="t", draft=draft)
     assert rec.ByteSize() < 64 * 1024
     assert rec.details["audit.details_dropped"] and len(rec.status_message) == 1000
+
+
+def test_health_follows_readiness_so_a_replica_that_cannot_audit_stops_taking_calls() -> None:
+    import time
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    state = {"ready": True}
+    settings = load_settings(CommonSettings, {}, grpc_port=_free_port(), shutdown_grace_s=0.2)
+    server = ServiceServer(settings=settings, register=lambda s: [], readiness=[lambda: state["ready"]],
+                           readiness_interval_s=0.05)
+    port = server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+
+            def status_becomes(want: int) -> int:
+                deadline = time.monotonic() + 10
+                while True:
+                    got = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+                    if got == want or time.monotonic() > deadline:
+                        return int(got)
+                    time.sleep(0.05)
+
+            assert status_becomes(health_pb2.HealthCheckResponse.SERVING) == health_pb2.HealthCheckResponse.SERVING
+            state["ready"] = False
+            assert status_becomes(health_pb2.HealthCheckResponse.NOT_SERVING) == \
+                health_pb2.HealthCheckResponse.NOT_SERVING
+            state["ready"] = True
+            assert status_becomes(health_pb2.HealthCheckResponse.SERVING) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        server.stop()
