@@ -97,6 +97,7 @@ class JobRunner:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job-item")
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._unreadable: set[str] = set()  # logged once each
         self._wake = threading.Event()
 
     # ------------------------------------------------------------------------------------ storage
@@ -190,7 +191,9 @@ class JobRunner:
             try:
                 job = _load(self.store.get(ref))
             except Exception:  # one unreadable job document must not stop every agency's jobs
-                log.exception("skipping an unreadable job document", extra={"key": ref.key[:200]})
+                if ref.key not in self._unreadable:
+                    self._unreadable.add(ref.key)
+                    log.exception("skipping an unreadable job document", extra={"key": ref.key[:200]})
                 continue
             unfinished = job.state in (face_search_pb2.JOB_STATE_QUEUED, face_search_pb2.JOB_STATE_RUNNING)
             leased = job.owner and job.owner != self.replica and now - job.heartbeat < self.lease_s

@@ -60,3 +60,12 @@ def test_a_fatal_send_error_rebuilds_the_client_and_later_sends_work(monkeypatch
     p.send("ok", env)  # a fresh client: the poisoned one is gone
     assert len(_FatalAfterFirstError.built) == 2 and _FatalAfterFirstError.built[1].sent == ["ok"]
     assert p.ready()
+    monkeypatch.setattr(producer_mod, "KafkaProducer", _Unreachable)
+    with pytest.raises(Unavailable):
+        p.send("too-big", env)
+    assert not p.ready()  # the cluster takes no new client: health says NOT_SERVING
+
+
+class _Unreachable:
+    def __init__(self, **_: Any) -> None:
+        raise KafkaError("NoBrokersAvailable")

@@ -85,13 +85,15 @@ class EnvelopeProducer:
                                   detail=f"publish to {topic} failed ({len(value)} bytes): {exc!r}") from exc
 
     def ready(self) -> bool:
-        """Whether a publish can work now: a client exists (one is built if the last was discarded) and it
-        is connected to the cluster. Used by the readiness check, so health shows NOT_SERVING meanwhile."""
+        """Whether a publish can work now: a usable client exists, or one can be built (building one
+        bootstraps against the cluster and fails while it is unreachable). The last failed send discarded
+        its client, so this answers False from that failure until the cluster takes a new client again."""
         try:
-            return bool(self._client().bootstrap_connected())
+            self._client()
         except Exception:
             log.warning("kafka producer not ready", exc_info=True)
             return False
+        return True
 
     def flush(self, timeout_s: float = 10.0) -> None:
         producer = self._producer
