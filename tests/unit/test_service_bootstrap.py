@@ -23,7 +23,6 @@ from lineup.settings import load_settings
 from lineup.v1 import embedding_pb2, embedding_pb2_grpc, search_pb2, search_pb2_grpc
 from search.settings import SearchSettings
 
-
 TOKEN = "unit-test-internal-token-" + "x" * 16
 
 
