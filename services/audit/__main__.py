@@ -6,6 +6,7 @@ from audit.consumer import build_worker
 from audit.settings import AuditSettings
 from audit.writer import AuditWriter
 from lineup.audit.segments import AuditLog
+from lineup.auth import InternalAuthenticator
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
@@ -15,7 +16,7 @@ from lineup.service import run_service
 def build(settings: AuditSettings) -> ServiceServer:
     """Missing object-store credentials stop the process (exit 2) before it connects anywhere. Kafka is
     connected here, so a writer that cannot reach it exits and is restarted instead of idling."""
-    settings.require("minio_access_key", "minio_secret_key")
+    settings.require("minio_access_key", "minio_secret_key", "internal_token")
     store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                         secure=settings.minio_secure)
     writer = AuditWriter(AuditLog(store, settings.audit_bucket), dedupe_window=settings.audit_dedupe_window,
@@ -26,7 +27,9 @@ def build(settings: AuditSettings) -> ServiceServer:
     except BaseException:
         producer.close()
         raise
-    return ServiceServer(settings=settings, register=lambda server: [], workers=[worker], closers=[producer.close])
+    return ServiceServer(settings=settings, register=lambda server: [],
+                         authenticator=InternalAuthenticator(settings.internal_token),
+                         workers=[worker], closers=[producer.close])
 
 
 def main() -> int:

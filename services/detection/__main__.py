@@ -7,6 +7,7 @@ from detection.faces import FaceFinder, served_version
 from detection.servicer import DetectionServiceServicer, register
 from detection.settings import DetectionSettings
 from detection.stage import DetectionStage, build_consumer
+from lineup.auth import InternalAuthenticator
 from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
@@ -20,7 +21,7 @@ from lineup.settings import SettingsError, env_name
 def build(settings: DetectionSettings) -> ServiceServer:
     """Missing credentials stop the process (exit 2) before it connects anywhere. Triton is reached lazily:
     while it is down, messages are retried and then fail with UNAVAILABLE instead of the pod crash-looping."""
-    settings.require("minio_access_key", "minio_secret_key")
+    settings.require("minio_access_key", "minio_secret_key", "internal_token")
     backend = TracedBackend(TritonBackend(settings.triton_url, timeout_s=settings.triton_timeout_s),
                             server_address=settings.triton_url)
     detector = FaceDetector(backend, model_name=settings.detector_model, min_face_px=settings.min_face_px)
@@ -37,6 +38,7 @@ def build(settings: DetectionSettings) -> ServiceServer:
     consumer = build_consumer(settings, DetectionStage(settings, finder, store, producer, results), producer, results)
     servicer = DetectionServiceServicer(settings, finder, store)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
+                         authenticator=InternalAuthenticator(settings.internal_token),
                          workers=[consumer], closers=[producer.close, backend.close])
 
 

@@ -9,6 +9,7 @@ from embedding.models import load_face_model
 from embedding.servicer import EmbeddingServiceServicer, register
 from embedding.settings import EmbeddingSettings
 from embedding.stage import EmbeddingStage, build_consumer
+from lineup.auth import InternalAuthenticator
 from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
@@ -23,7 +24,7 @@ def build(settings: EmbeddingSettings) -> ServiceServer:
     """Missing credentials or an unknown model stop the process (exit 2) before it connects anywhere.
     Triton is reached lazily: while it is down, messages are retried and then fail with UNAVAILABLE, and
     Embed answers UNAVAILABLE, instead of the pod crash-looping."""
-    settings.require("minio_access_key", "minio_secret_key")
+    settings.require("minio_access_key", "minio_secret_key", "internal_token")
     try:
         model = load_face_model(settings.face_model)
     except FailedPrecondition as exc:
@@ -41,6 +42,7 @@ def build(settings: EmbeddingSettings) -> ServiceServer:
     consumer = build_consumer(settings, stage, producer, results)
     servicer = EmbeddingServiceServicer(settings, embedder, model, store, pool)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
+                         authenticator=InternalAuthenticator(settings.internal_token),
                          workers=[consumer], closers=[producer.close, pool.shutdown, backend.close])
 
 

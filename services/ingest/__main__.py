@@ -29,13 +29,13 @@ from lineup.v1 import search_pb2
 
 
 def build(settings: IngestSettings) -> ServiceServer:
-    settings.require("minio_access_key", "minio_secret_key", "bootstrap_admin_key")
+    settings.require("minio_access_key", "minio_secret_key", "bootstrap_admin_key", "internal_token")
     store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                         secure=settings.minio_secure)
     results = ResultStore(store)
     producer = EnvelopeProducer(settings.kafka_bootstrap, client_id="ingest")
     waiter = ResultWaiter(settings.kafka_bootstrap, settings.topic(RESULTS_TOPIC), results)
-    search = SearchClient(settings.search_url)
+    search = SearchClient(settings.search_url, internal_token=settings.internal_token)
     gateway = PipelineGateway(settings, store, producer, waiter, results)
     jobs = JobRunner(store, gateway, image_limits(settings), concurrency=settings.job_concurrency,
                      lease_s=settings.job_lease_s)

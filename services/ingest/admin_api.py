@@ -1,12 +1,24 @@
 """gRPC servicer of lineup.v1.Admin: agencies, API keys, policies and grants.
 
-The deployment's bootstrap credential manages every agency; an agency `admin` key manages only its own
-agency, and an id of another agency answers NOT_FOUND exactly like one that does not exist.
+Who may do what:
+
+* The deployment's bootstrap credential manages agencies (create, list, show, set policy) and creates an
+  agency's *first* admin key — only keys with exactly the admin role, and only while the agency has no
+  active admin key. It cannot mint searcher, enroller, reviewer or auditor keys, so a leaked bootstrap
+  secret alone does not read an agency's faces or audit trail once the agency is set up. It can still list
+  and revoke any key: that is the break-glass path when an agency's admins are gone or compromised (revoke,
+  then create a fresh first admin key — every step audited).
+* An agency `admin` key manages only its own agency.
+
+No enumeration: every caller-supplied field is validated first (INVALID_ARGUMENT names the field and does
+not depend on what exists), then existence, and "missing" and "belongs to someone else" are one refusal
+with one message, so an id of another agency answers exactly like one that does not exist.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -15,15 +27,47 @@ from google.protobuf import json_format
 from ingest.paging import page_of
 from lineup.audit.emit import current_draft
 from lineup.auth import Principal, require_principal
-from lineup.errors import InvalidArgument, NotFound
+from lineup.errors import InvalidArgument, NotFound, PermissionDenied
 from lineup.identity import keys
+from lineup.identity.holders import display_holder
 from lineup.identity.roles import DEPLOYMENT_ADMIN
-from lineup.identity.store import IdentityStore, is_past, now_ts
+from lineup.identity.store import AGENCY_RE, IdentityStore, is_past, now_ts
 from lineup.v1 import admin_pb2, admin_pb2_grpc
 
 #: (agency, collection) -> whether the agency has that collection
 CollectionExists = Callable[[str, str], bool]
 
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+_GRANT_ID = re.compile(r"g-[0-9a-f]{16}")
+_COLLECTION_ID = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+_VALID_ROLES = frozenset(v for v in admin_pb2.Role.values() if v != admin_pb2.ROLE_UNSPECIFIED)
+_LEGAL_BASIS_MIN, _LEGAL_BASIS_MAX = 5, 2000
+
+
+def agency_not_found(agency_id: str) -> NotFound:
+    """The one refusal for an agency that does not exist or is not the caller's."""
+    return NotFound(f"agency {agency_id!r} not found")
+
+
+def check_agency_id(agency_id: str, field: str = "agency_id") -> None:
+    if not AGENCY_RE.match(agency_id):
+        raise InvalidArgument(f"{field} is invalid: use 2-63 of a-z, 0-9 and '-', starting with a letter or digit")
+
+
+def check_roles(values: Sequence[int]) -> list[int]:
+    """The distinct roles of a request, each a known role; refused (naming the value) otherwise."""
+    unknown = sorted({v for v in values if v not in _VALID_ROLES})
+    if unknown:
+        raise InvalidArgument(f"roles contains unknown value(s) {unknown}: use admin, enroller, searcher, reviewer, "
+                              "auditor")
+    roles = sorted(set(values))
+    if not roles:
+        raise InvalidArgument("roles is empty: give at least one of admin, enroller, searcher, reviewer, auditor")
+    return roles
+
+
+def _bootstrap(p: Principal) -> bool:
+    return DEPLOYMENT_ADMIN in p.roles
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
@@ -32,15 +76,19 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         self.collection_exists = collection_exists
 
     def _target_agency(self, p: Principal, agency_id: str) -> str:
-        """The agency a call manages: any for the bootstrap credential, else only the caller's own."""
-        if DEPLOYMENT_ADMIN in p.roles:
+        """The agency a call manages: any existing one for the bootstrap credential, else only the caller's own
+        (another agency's id answers like a missing one)."""
+        if _bootstrap(p):
             if not agency_id:
                 raise InvalidArgument("agency_id is required with the deployment credential")
-            self.identities.require_agency(agency_id)
+            check_agency_id(agency_id)
+            if self.identities.get_agency(agency_id) is None:
+                raise agency_not_found(agency_id)
         else:
             agency_id = agency_id or p.agency_id
+            check_agency_id(agency_id)
             if agency_id != p.agency_id:
-                raise NotFound(f"agency {agency_id!r} not found")
+                raise agency_not_found(agency_id)
         current_draft().owner_agency_id = agency_id
         return agency_id
 
@@ -72,22 +120,31 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     # -------------------------------------------------------------------------------------- keys
     def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context: grpc.ServicerContext
                      ) -> admin_pb2.CreateApiKeyResponse:
-        agency_id = self._target_agency(require_principal(agency=False), request.agency_id)
-        if not request.holder.strip():
-            raise InvalidArgument("holder is required: the person or system the key is issued to")
-        roles = sorted(set(request.roles) - {admin_pb2.ROLE_UNSPECIFIED})
-        if not roles:
-            raise InvalidArgument("roles is empty: give at least one of admin, enroller, searcher, reviewer, auditor")
+        p = require_principal(agency=False)
+        holder = display_holder(request.holder)
+        roles = check_roles(list(request.roles))
         if request.HasField("expires_at") and is_past(request.expires_at):
             raise InvalidArgument("expires_at is in the past")
+        if _bootstrap(p) and roles != [admin_pb2.ROLE_ADMIN]:
+            raise PermissionDenied("the deployment credential creates only an agency's first admin key (roles = "
+                                   "[admin]); that admin then creates the agency's other keys")
+        agency_id = self._target_agency(p, request.agency_id)
+        if _bootstrap(p) and self._has_active_admin(agency_id):
+            raise PermissionDenied(f"agency {agency_id!r} already has an active admin key; its admin creates further "
+                                   "keys. Break glass: revoke the agency's admin keys with the deployment "
+                                   "credential first (audited), then create a new first admin key")
         key_id, secret, digest = keys.new_key()
-        key = admin_pb2.ApiKey(key_id=key_id, agency_id=agency_id, holder=request.holder.strip(), roles=roles,
+        key = admin_pb2.ApiKey(key_id=key_id, agency_id=agency_id, holder=holder, roles=roles,  # type: ignore[arg-type]
                                created_at=now_ts())
         if request.HasField("expires_at"):
             key.expires_at.CopyFrom(request.expires_at)
         self.identities.put_key(key, digest)
         current_draft().details["key_id"] = key_id
         return admin_pb2.CreateApiKeyResponse(key=key, secret=secret)
+
+    def _has_active_admin(self, agency_id: str) -> bool:
+        return any(admin_pb2.ROLE_ADMIN in k.roles and not k.HasField("revoked_at") and not is_past(k.expires_at)
+                   for k in self.identities.list_keys(agency_id))
 
     def ListApiKeys(self, request: admin_pb2.ListApiKeysRequest, context: grpc.ServicerContext
                     ) -> admin_pb2.ListApiKeysResponse:
@@ -98,8 +155,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context: grpc.ServicerContext
                      ) -> admin_pb2.RevokeApiKeyResponse:
         p = require_principal(agency=False)
+        if not _KEY_ID.fullmatch(request.key_id):
+            raise InvalidArgument("key_id must be the 16 hex digits of a key id (see ListApiKeys)")
         found = self.identities.get_key(request.key_id)
-        if found is None or (DEPLOYMENT_ADMIN not in p.roles and found[0].agency_id != p.agency_id):
+        if found is None or (not _bootstrap(p) and found[0].agency_id != p.agency_id):
             raise NotFound(f"API key {request.key_id!r} not found")
         current_draft().owner_agency_id = found[0].agency_id
         return admin_pb2.RevokeApiKeyResponse(key=self.identities.revoke_key(request.key_id))
@@ -107,18 +166,37 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     # ------------------------------------------------------------------------------------ grants
     def GrantCollectionAccess(self, request: admin_pb2.GrantCollectionAccessRequest,
                               context: grpc.ServicerContext) -> admin_pb2.GrantCollectionAccessResponse:
+        """Fields first, then existence: a refusal never depends on whether the grantee agency exists unless
+        every field is valid (and then "missing" has one message); see the module docstring."""
         p = require_principal(agency=False)
-        if not request.collection_id or not self.collection_exists(p.agency_id, request.collection_id):
-            raise NotFound(f"collection {request.collection_id!r} not found")
-        grant = self.identities.create_grant(p.agency_id, request.collection_id, request.grantee_agency_id,
-                                             request.legal_basis, request.expires_at)
+        cid, grantee = request.collection_id, request.grantee_agency_id
+        if not _COLLECTION_ID.fullmatch(cid) or set(cid) == {"."}:
+            raise InvalidArgument("collection_id is invalid: use 1-255 of a-z, A-Z, 0-9, '_', '.', '-' (one of your "
+                                  "agency's collections)")
+        check_agency_id(grantee, "grantee_agency_id")
+        basis = request.legal_basis.strip()
+        if not _LEGAL_BASIS_MIN <= len(basis) <= _LEGAL_BASIS_MAX:
+            raise InvalidArgument(f"legal_basis is required ({_LEGAL_BASIS_MIN}-{_LEGAL_BASIS_MAX} characters): cite "
+                                  "the agreement or order that allows this sharing")
+        if not request.HasField("expires_at") or is_past(request.expires_at):
+            raise InvalidArgument("expires_at is required and must be in the future")
+        if grantee == p.agency_id:
+            raise InvalidArgument("an agency cannot grant access to itself")
+        if not self.collection_exists(p.agency_id, cid):
+            raise NotFound(f"collection {cid!r} not found")
+        if self.identities.get_agency(grantee) is None:
+            raise agency_not_found(grantee)
+        grant = self.identities.create_grant(p.agency_id, cid, grantee, basis, request.expires_at)
         draft = current_draft()
         draft.owner_agency_id, draft.grant_id = grant.grantee_agency_id, grant.grant_id
         return admin_pb2.GrantCollectionAccessResponse(grant=grant)
 
     def RevokeGrant(self, request: admin_pb2.RevokeGrantRequest, context: grpc.ServicerContext
                     ) -> admin_pb2.RevokeGrantResponse:
-        grant = self.identities.revoke_grant(require_principal(agency=False).agency_id, request.grant_id)
+        p = require_principal(agency=False)
+        if not _GRANT_ID.fullmatch(request.grant_id):
+            raise InvalidArgument("grant_id must look like g-<16 hex digits> (see ListGrants)")
+        grant = self.identities.revoke_grant(p.agency_id, request.grant_id)
         draft = current_draft()
         draft.owner_agency_id, draft.grant_id = grant.grantee_agency_id, grant.grant_id
         return admin_pb2.RevokeGrantResponse(grant=grant)

@@ -1,5 +1,11 @@
 """Examiner review: every search's candidate list is kept so trained examiners can judge it, and a candidate
-becomes a confirmed lead only when two different reviewers both call it a possible lead.
+becomes a confirmed lead only when two different people both call it a possible lead.
+
+The rule is about people, not keys: a reviewer is the key's holder within the agency (compared in the normal
+form of `lineup.identity.holders`), so two keys of one examiner are one reviewer whose latest decision counts
+once, and the person who ran a search (recorded with the search) may not review it at all — otherwise one
+person holding searcher and reviewer roles, or two reviewer keys, could turn their own search into a
+"confirmed" lead.
 
 Each decision is its own object (never an update of a shared one), so two examiners deciding at the same
 moment on two replicas cannot overwrite each other; the state is computed from the latest decision of each
@@ -9,6 +15,7 @@ reviewer whenever it is read.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -18,7 +25,8 @@ from google.protobuf.message import Message
 
 from lineup.auth import Principal
 from lineup.candidates import ranked_candidates
-from lineup.errors import InvalidArgument, NotFound
+from lineup.errors import InvalidArgument, NotFound, PermissionDenied
+from lineup.identity.holders import person_of
 from lineup.identity.store import ADMIN_BUCKET, now_ts
 from lineup.objectstore import ObjectStore
 from lineup.v1 import common_pb2, review_pb2
@@ -26,13 +34,29 @@ from lineup.v1 import common_pb2, review_pb2
 R = review_pb2
 _POSSIBLE, _NOT, _INCONCLUSIVE = (R.REVIEW_DECISION_POSSIBLE_LEAD, R.REVIEW_DECISION_NOT_A_MATCH,
                                   R.REVIEW_DECISION_INCONCLUSIVE)
+#: search ids are server-made request ids; anything else cannot name a search (and must not reach a key)
+_SEARCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: face ids are bounded like every other id before they are echoed in a message
+_FACE_ID_MAX = 128
+_NOTES_MAX = 2000
+
+
+def search_not_found(search_id: str) -> NotFound:
+    """One refusal for a search that does not exist and one of another agency: nothing to tell them apart."""
+    return NotFound(f"search {search_id!r} not found in your agency")
+
+
+def reviewer_of(entry: review_pb2.ReviewEntry) -> str:
+    """The person behind a decision: the normalised holder; the key id for entries without one."""
+    return person_of(entry.reviewer_holder) if entry.reviewer_holder.strip() else f"key:{entry.reviewer_key_id}"
 
 
 def review_state(entries: Iterable[review_pb2.ReviewEntry]) -> int:
-    """The candidate's state from the latest decision of each reviewer (entries in time order)."""
+    """The candidate's state from the latest decision of each reviewer — each *person*, however many keys
+    they used (entries in time order)."""
     latest: dict[str, int] = {}
     for e in entries:
-        latest[e.reviewer_key_id] = e.decision
+        latest[reviewer_of(e)] = e.decision
     votes = list(latest.values())
     if not votes:
         return R.CANDIDATE_REVIEW_STATE_UNREVIEWED
@@ -65,19 +89,24 @@ class SearchRecords:
             R.CandidateReview(probe_face_index=c.probe_face_index, face_id=c.face_id, rank=c.rank, score=c.score,
                               state=R.CANDIDATE_REVIEW_STATE_UNREVIEWED) for c in ranked_candidates(response)])
         doc = {"review": json_format.MessageToDict(review), "time": json_format.MessageToDict(now_ts()),
-               "searcher": p.key_id}
+               "searcher": p.key_id, "searcher_holder": p.holder}
         self.store.put(self.bucket, self._search_key(p.agency_id, search_id), json.dumps(doc).encode(),
                        "application/json")
 
-    def _load(self, agency_id: str, search_id: str) -> tuple[review_pb2.GetSearchReviewResponse, str]:
+    def _doc(self, agency_id: str, search_id: str) -> dict[str, object]:
+        check_search_id(search_id)
         ref = common_pb2.ObjectRef(bucket=self.bucket, key=self._search_key(agency_id, search_id))
-        if not search_id or "/" in search_id:
-            raise NotFound(f"search {search_id!r} not found")
         try:
             doc = json.loads(self.store.get(ref))
         except NotFound:
-            raise NotFound(f"search {search_id!r} not found") from None
-        return json_format.ParseDict(doc["review"], R.GetSearchReviewResponse()), doc.get("time", "")
+            raise search_not_found(search_id) from None
+        if not isinstance(doc, dict):
+            raise search_not_found(search_id)
+        return doc
+
+    def _load(self, agency_id: str, search_id: str) -> tuple[review_pb2.GetSearchReviewResponse, str]:
+        doc = self._doc(agency_id, search_id)
+        return json_format.ParseDict(doc["review"], R.GetSearchReviewResponse()), doc.get("time", "")  # type: ignore[return-value]
 
     def _entries(self, agency_id: str, search_id: str) -> list[tuple[int, str, review_pb2.ReviewEntry]]:
         out = []
@@ -101,15 +130,23 @@ class SearchRecords:
         return self._with_decisions(agency_id, self._load(agency_id, search_id)[0])
 
     def decide(self, p: Principal, request: review_pb2.RecordDecisionRequest) -> review_pb2.CandidateReview:
-        if request.decision == R.REVIEW_DECISION_UNSPECIFIED:
-            raise InvalidArgument("decision is missing: possible_lead, not_a_match or inconclusive")
-        review, _ = self._load(p.agency_id, request.search_id)
+        """Record one reviewer's decision. Order: every field is validated first (INVALID_ARGUMENT names the
+        field and reveals nothing), then the search must exist in the caller's agency (one NOT_FOUND for
+        missing and foreign), then the caller must not be the person who ran it (PERMISSION_DENIED)."""
+        check_decision_request(request)
+        doc = self._doc(p.agency_id, request.search_id)
+        review = json_format.ParseDict(doc["review"], R.GetSearchReviewResponse())
+        if _same_person(p, doc):
+            raise PermissionDenied(
+                f"you ran search {request.search_id!r} (as holder {p.holder!r}), so you cannot review it: the "
+                "two-person rule needs two examiners other than the searcher; ask a colleague with the reviewer "
+                "role")
         if not any(c.probe_face_index == request.probe_face_index and c.face_id == request.face_id
                    for c in review.candidates):
             raise NotFound(f"face {request.face_id!r} (probe face {request.probe_face_index}) is not a candidate of "
                            f"search {request.search_id!r}")
         entry = R.ReviewEntry(reviewer_key_id=p.key_id, reviewer_holder=p.holder, decision=request.decision,
-                              notes=request.notes[:2000], time=now_ts())
+                              notes=request.notes, time=now_ts())
         key = (f"reviews/{p.agency_id}/{request.search_id}/{time.time_ns():020d}-{p.key_id}-"
                f"{secrets.token_hex(4)}.json")
         doc = {"probe_face_index": request.probe_face_index, "face_id": request.face_id,
@@ -122,6 +159,8 @@ class SearchRecords:
         out = []
         for ref in self.store.list(self.bucket, f"searches/{agency_id}/"):
             search_id = ref.key.rsplit("/", 1)[-1].removesuffix(".json")
+            if not _SEARCH_ID.fullmatch(search_id):
+                continue  # not a search record (e.g. written before ids were validated): never fail the listing
             review, when = self._load(agency_id, search_id)
             if case_id and review.context.case_id != case_id:
                 continue
@@ -134,3 +173,33 @@ class SearchRecords:
                 json_format.ParseDict(when, summary.time)
             out.append(summary)
         return sorted(out, key=lambda s: -s.time.ToNanoseconds())
+
+
+def check_search_id(search_id: str) -> None:
+    """Search ids are request ids made by the server; refuse anything else before it names an object."""
+    if not _SEARCH_ID.fullmatch(search_id):
+        raise InvalidArgument("search_id must be 1-64 of A-Z, a-z, 0-9, '_', '-' (the search_id of a search's "
+                              "provenance)")
+
+
+def check_decision_request(request: review_pb2.RecordDecisionRequest) -> None:
+    """Every caller-supplied field of RecordDecision, checked before anything is looked up."""
+    check_search_id(request.search_id)
+    if request.decision not in (_POSSIBLE, _NOT, _INCONCLUSIVE):
+        raise InvalidArgument(f"decision {request.decision} is not valid: use possible_lead, not_a_match or "
+                              "inconclusive")
+    if not request.face_id or len(request.face_id) > _FACE_ID_MAX:
+        raise InvalidArgument(f"face_id must be 1-{_FACE_ID_MAX} characters (a candidate's face id)")
+    if request.probe_face_index < 0:
+        raise InvalidArgument("probe_face_index must be >= 0")
+    if len(request.notes) > _NOTES_MAX:
+        raise InvalidArgument(f"notes are {len(request.notes)} characters long; at most {_NOTES_MAX} are allowed")
+
+
+def _same_person(p: Principal, doc: dict[str, object]) -> bool:
+    """Whether the caller ran the search: same holder (as a person) or, for records older than the holder
+    field, the same key."""
+    holder = doc.get("searcher_holder")
+    if isinstance(holder, str) and holder.strip():
+        return person_of(holder) == person_of(p.holder)
+    return doc.get("searcher") == p.key_id

@@ -205,9 +205,10 @@ def search_group(client: Client, collection: str, photo: Path, context: common_p
     return result.trace_id or resp.provenance.trace_id, tops
 
 
-def accountability(client: Client, context: common_pb2.SearchContext, second_examiner: Client | None,
+def accountability(client: Client, context: common_pb2.SearchContext, examiners: Sequence[Client],
                    expected_searches: int) -> list[str]:
-    """What an auditor and two examiners see of the demo's searches: the trail, and the two-reviewer rule."""
+    """What an auditor and two examiners see of the demo's searches: the trail, and the two-person rule. The
+    examiners are two people other than the searcher (who may not review their own search)."""
     deadline = time.monotonic() + 20  # the audit writer persists records a moment after each call
     while True:
         records = client.call("QueryAuditRecords", audit_pb2.QueryAuditRecordsRequest(
@@ -224,7 +225,7 @@ def accountability(client: Client, context: common_pb2.SearchContext, second_exa
     listed = client.call("ListSearches", review_pb2.ListSearchesRequest(case_id=context.case_id),
                          service="Review").response.searches
     with_candidates = [s for s in listed if s.candidate_count]
-    if not with_candidates or second_examiner is None:
+    if not with_candidates or len(examiners) < 2:
         return lines
     search_id = with_candidates[-1].search_id  # the first search of the run
     review = client.call("GetSearchReview", review_pb2.GetSearchReviewRequest(search_id=search_id),
@@ -233,7 +234,7 @@ def accountability(client: Client, context: common_pb2.SearchContext, second_exa
     decide = review_pb2.RecordDecisionRequest(search_id=search_id, probe_face_index=top.probe_face_index,
                                               face_id=top.face_id, decision=review_pb2.REVIEW_DECISION_POSSIBLE_LEAD,
                                               notes="demo: examiner comparison")
-    for who, examiner in (("examiner 1", client), ("examiner 2", second_examiner)):
+    for who, examiner in (("examiner 1", examiners[0]), ("examiner 2", examiners[1])):
         state = examiner.call("RecordDecision", decide, service="Review").response.candidate.state
         lines.append(f"review of search {search_id}, candidate {top.face_id}: {who} says possible lead -> "
                      f"{review_pb2.CandidateReviewState.Name(state).removeprefix('CANDIDATE_REVIEW_STATE_').lower()}")
@@ -346,14 +347,15 @@ def run(args: argparse.Namespace, plan: Plan) -> int:
                     groups.append((photo, trace, tops))
 
             heading("5. accountability: the audit trail and examiner review")
-            second = None if args.api_key else local_client(args.agency, endpoint=args.endpoint,
-                                                            holder="lineup-demo examiner 2", roles=[ROLE_REVIEWER])
+            examiners = [] if args.api_key else [
+                local_client(args.agency, endpoint=args.endpoint, holder=f"lineup-demo examiner {i}",
+                             roles=[ROLE_REVIEWER]) for i in (1, 2)]
             try:
-                for line in accountability(client, context, second, len(plan.probes) + len(plan.group_photos)):
+                for line in accountability(client, context, examiners, len(plan.probes) + len(plan.group_photos)):
                     print(line)
             finally:
-                if second is not None:
-                    second.close()
+                for examiner in examiners:
+                    examiner.close()
         except grpc.RpcError as exc:
             print(render.format_rpc_error(exc), file=sys.stderr)
             return 1

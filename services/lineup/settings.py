@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+#: shortest internal service credential accepted (LINEUP_INTERNAL_TOKEN; lineup.auth enforces the same)
+MIN_INTERNAL_TOKEN_LEN = 32
+
 PREFIX = "LINEUP_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -85,6 +88,9 @@ class CommonSettings:
     #: > 0: also serve grpc.health.v1 alone, in plaintext, on this port. Kubelet's native gRPC probes cannot
     #: speak TLS, so a TLS-only port would never pass them; this port carries no API, only health.
     health_port: int = 0
+    #: the deployment's internal service credential (a Secret, >= 32 characters): internal gRPC APIs refuse
+    #: calls without it and every internal client sends it. Required by every service; deliberately no default.
+    internal_token: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.grpc_port < 65536:
@@ -98,6 +104,9 @@ class CommonSettings:
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise SettingsError(f"{env_name('tls_cert_file')} and {env_name('tls_key_file')} go together: "
                                 "set both (server TLS) or neither (plaintext)")
+        if self.internal_token and len(self.internal_token) < MIN_INTERNAL_TOKEN_LEN:
+            raise SettingsError(f"{env_name('internal_token')} is too short: use at least {MIN_INTERNAL_TOKEN_LEN} "
+                                "random characters (e.g. `openssl rand -base64 48`)")
         if not 0 <= self.health_port < 65536 or (self.health_port and self.health_port == self.grpc_port):
             raise SettingsError(f"{env_name('health_port')}={self.health_port}: use 0 (off) or a TCP port other "
                                 f"than {env_name('grpc_port')}")

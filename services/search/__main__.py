@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lineup.auth import InternalAuthenticator
 from lineup.grpcserver import ServiceServer, Worker
 from lineup.service import run_service
 from search.servicer import SearchServiceServicer, register
@@ -19,6 +20,7 @@ def build(settings: SearchSettings) -> ServiceServer:
 
     With `pipeline_stage` (the default) the service also runs the pipeline's search stage as a worker;
     on shutdown the consumer finishes its message first, then the producer and the store are closed."""
+    settings.require("internal_token")
     store = FaceStore.from_settings(settings)
     servicer = SearchServiceServicer(settings, store)
     workers: list[Worker] = []
@@ -28,7 +30,7 @@ def build(settings: SearchSettings) -> ServiceServer:
         workers.append(consumer)
         closers.insert(0, producer.close)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
-                         workers=workers, closers=closers)
+                         authenticator=InternalAuthenticator(settings.internal_token), workers=workers, closers=closers)
 
 
 def main() -> int:

@@ -14,14 +14,34 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, mint_key
+from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, internal_token, mint_key
 from lineup.devstack.base import stack_paths
 from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
 from lineup.devstack.minio import credentials
+
+
+class _AddMetadata(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    def __init__(self, metadata: list[tuple[str, str]]) -> None:
+        self.metadata = metadata
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        md = [*(details.metadata or ()), *self.metadata]
+        return continuation(details._replace(metadata=md), request)
+
+
+@contextmanager
+def internal_channel(target: str, caller: str = "e2e-test") -> Iterator[grpc.Channel]:
+    """A channel to an internal service (detection, embedding, search) that sends the local stack's internal
+    service credential on every call, as ingest does."""
+    from lineup.auth import internal_metadata
+
+    with grpc.insecure_channel(target) as raw:
+        yield grpc.intercept_channel(raw, _AddMetadata(internal_metadata(internal_token(), caller)))
 
 
 def free_port() -> int:
@@ -74,7 +94,8 @@ class Pipeline:
         return {**os.environ, "LINEUP_TOPIC_PREFIX": self.prefix, "LINEUP_GRPC_PORT": str(port),
                 "LINEUP_MINIO_ACCESS_KEY": access, "LINEUP_MINIO_SECRET_KEY": secret,
                 "LINEUP_SEARCH_URL": f"127.0.0.1:{self.ports['search']}", "LINEUP_SHUTDOWN_GRACE_S": "3",
-                "LINEUP_SYNC_TIMEOUT_S": "60", "LINEUP_BOOTSTRAP_ADMIN_KEY": bootstrap_key(), **(extra or {})}
+                "LINEUP_SYNC_TIMEOUT_S": "60", "LINEUP_BOOTSTRAP_ADMIN_KEY": bootstrap_key(),
+                "LINEUP_INTERNAL_TOKEN": internal_token(), **(extra or {})}
 
     def start(self, name: str, *, replica: int = 0, extra_env: dict[str, str] | None = None) -> Running:
         port = self.ports[name] if replica == 0 else free_port()
@@ -121,9 +142,20 @@ class Pipeline:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.ports['ingest']}"
 
+    @property
+    def internal_token(self) -> str:
+        """The deployment's internal service credential the services of this pipeline run with."""
+        return internal_token()
+
+    def internal_metadata(self, caller: str = "e2e-test") -> list[tuple[str, str]]:
+        """Metadata for calling an internal service (detection, embedding, search, audit) directly."""
+        from lineup.auth import internal_metadata
+        return internal_metadata(internal_token(), caller)
+
     def key(self, user: str = "e2e-tester", agency: str | None = None,
             roles: Sequence[int] = ALL_ROLES) -> str:
-        """An API key of `agency` (default: this pipeline's) for `user`, minted once per (agency, user, roles)."""
+        """An API key of `agency` (default: this pipeline's) for `user`, minted once per (agency, user, roles) by
+        the agency's own admin key (the bootstrap credential only creates that first admin key)."""
         ident = (agency or self.agency, user, tuple(roles))
         if ident not in self._keys:
             self._keys[ident] = mint_key(ident[0], endpoint=self.endpoint, holder=user, roles=roles)

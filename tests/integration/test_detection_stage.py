@@ -29,6 +29,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from opentelemetry import trace
 from PIL import Image, ImageFilter
 
+from lineup.devstack.accounts import internal_token
 from lineup.devstack.kafka import ensure_topics
 from lineup.devstack.minio import credentials, ensure_buckets
 from lineup.kafka.envelope import decode, new_envelope
@@ -39,6 +40,7 @@ from lineup.telemetry import setup_telemetry
 from lineup.topology import topic_names
 from lineup.v1 import common_pb2, detection_pb2, detection_pb2_grpc, events_pb2
 from tests.face_data import CROWD, CROWD_FACES, lfw_images, models_root, require
+from tests.integration.pipeline_harness import internal_channel
 
 pytestmark = pytest.mark.integration
 
@@ -81,6 +83,7 @@ def start_service(module: str, prefix: str, port: int, **env: str) -> subprocess
     access, secret = credentials()
     full = {**os.environ, "LINEUP_TOPIC_PREFIX": prefix, "LINEUP_GRPC_PORT": str(port),
             "LINEUP_MINIO_ACCESS_KEY": access, "LINEUP_MINIO_SECRET_KEY": secret, "LINEUP_SHUTDOWN_GRACE_S": "5",
+            "LINEUP_INTERNAL_TOKEN": internal_token(),
             **{f"LINEUP_{k.upper()}": v for k, v in env.items()}}
     return subprocess.Popen([sys.executable, "-m", module], env=full, cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -349,7 +352,7 @@ def test_corrupt_image_is_dead_lettered_and_fails_the_request(detection: Detecti
 
 def test_detect_rpc_with_bytes_and_object_refs(detection: Detection) -> None:
     data = crowd("bbt4")
-    with grpc.insecure_channel(f"127.0.0.1:{detection.port}") as channel:
+    with internal_channel(f"127.0.0.1:{detection.port}") as channel:
         stub = detection_pb2_grpc.DetectionServiceStub(channel)
         resp = stub.Detect(detection_pb2.DetectRequest(agency_id=AGENCY, image=common_pb2.Image(bytes=data)),
                            timeout=30)

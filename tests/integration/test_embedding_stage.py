@@ -39,6 +39,7 @@ from lineup.pipeline import ResultStore
 from lineup.telemetry import setup_telemetry
 from lineup.v1 import common_pb2, embedding_pb2, embedding_pb2_grpc, events_pb2
 from tests.face_data import LFW_DEV, models_root, require
+from tests.integration.pipeline_harness import internal_channel
 from tests.integration.test_detection_stage import (
     TopicReader,
     cosine,
@@ -192,7 +193,7 @@ def test_batches_across_messages_and_publishes_one_output_each(
         assert letter.error_code == UNAVAILABLE and letter.attempts == 3 and "Triton" in letter.reason
         assert down_readers["lineup.results"].wait(down_rid)[0].pipeline_result.error_code == UNAVAILABLE
 
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with internal_channel(f"127.0.0.1:{port}") as channel:
             stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
             ref = out[search_one].faces_embedded.faces[0].crop
             resp = stub.Embed(embedding_pb2.EmbedRequest(agency_id=AGENCY, crops=[
@@ -225,7 +226,7 @@ def test_batches_across_messages_and_publishes_one_output_each(
                     stub.Embed(request, timeout=30)
                 assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and needle in err.value.details()
 
-        with grpc.insecure_channel(f"127.0.0.1:{down_port}") as channel:
+        with internal_channel(f"127.0.0.1:{down_port}") as channel:
             with pytest.raises(grpc.RpcError) as err:
                 embedding_pb2_grpc.EmbeddingServiceStub(channel).Embed(embedding_pb2.EmbedRequest(
                     agency_id=AGENCY, crops=[embedding_pb2.Crop(png=chips.one)]), timeout=30)

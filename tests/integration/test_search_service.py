@@ -10,12 +10,14 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from lineup.devstack.accounts import internal_token
 from lineup.grpcserver import ServiceServer
 from lineup.settings import load_settings
 from lineup.v1 import common_pb2, search_pb2, search_pb2_grpc
 from search.__main__ import build
 from search.settings import SearchSettings
 from search.store import database_name
+from tests.integration.pipeline_harness import internal_channel
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +56,11 @@ def agency(milvus_uri: str) -> Iterator[str]:
 def stub(milvus_uri: str) -> Iterator[search_pb2_grpc.SearchServiceStub]:
     # the API alone: the pipeline stage (Kafka) is tested in test_search_stage.py
     settings = load_settings(SearchSettings, {}, grpc_port=_free_port(), milvus_uri=milvus_uri, shutdown_grace_s=0.5,
-                             pipeline_stage=False)
+                             pipeline_stage=False, internal_token=internal_token())
     server: ServiceServer = build(settings)
     port = server.start()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with internal_channel(f"127.0.0.1:{port}") as channel:
             yield search_pb2_grpc.SearchServiceStub(channel)
     finally:
         server.stop()

@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaAdminClient, KafkaConsumer
 from opentelemetry import trace
 
+from lineup.devstack.accounts import internal_token
 from lineup.devstack.kafka import ensure_topics
 from lineup.devstack.minio import credentials
 from lineup.kafka.envelope import decode, new_envelope
@@ -32,6 +33,7 @@ from lineup.telemetry import setup_telemetry
 from lineup.topology import topic_names
 from lineup.v1 import common_pb2, events_pb2, search_pb2, search_pb2_grpc
 from search.store import database_name
+from tests.integration.pipeline_harness import internal_channel
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +124,7 @@ def _start(prefix: str, port: int, bootstrap: str, minio: str, milvus: str, log:
     env = {**os.environ, "LINEUP_TOPIC_PREFIX": prefix, "LINEUP_GRPC_PORT": str(port),
            "LINEUP_KAFKA_BOOTSTRAP": bootstrap, "LINEUP_MINIO_ENDPOINT": minio, "LINEUP_MINIO_ACCESS_KEY": access,
            "LINEUP_MINIO_SECRET_KEY": secret, "LINEUP_MILVUS_URI": milvus, "LINEUP_SHUTDOWN_GRACE_S": "2",
-           "LINEUP_OTLP_ENDPOINT": ""}
+           "LINEUP_OTLP_ENDPOINT": "", "LINEUP_INTERNAL_TOKEN": internal_token()}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "search"], cwd=REPO, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
@@ -170,7 +172,7 @@ def test_search_stage_indexes_searches_and_fails_clearly(
     dead = Topic(kafka_bootstrap, prefix + "lineup.deadletter")
     embedded = prefix + "lineup.faces.embedded"
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with internal_channel(f"127.0.0.1:{port}") as channel:
             stub = search_pb2_grpc.SearchServiceStub(channel)
             stub.EnsureCollection(search_pb2.EnsureCollectionRequest(
                 agency_id=agency, collection_id="suspects", face_model_version=MODEL, dimension=DIM), timeout=30)

@@ -4,6 +4,7 @@ these tests skip (the schema-check tests at the bottom need no Helm)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from functools import cache
@@ -359,3 +360,32 @@ def test_common_settings_are_all_known_to_the_chart() -> None:
     missing = [f.name for f in dataclasses.fields(CommonSettings)
                if f"{f.name}:" not in text and env_name(f.name) not in text]
     assert not missing, f"CommonSettings fields the chart does not set: {missing}"
+
+
+@needs_helm
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_service_gets_the_internal_token_from_a_secret(scenario: str) -> None:
+    """Internal APIs refuse calls without LINEUP_INTERNAL_TOKEN, so every service (server and client) needs it,
+    from the operator's Secret or the one the chart generates — never from a ConfigMap or a value."""
+    objects = rendered(scenario)
+    values = rendered_values(scenario)
+    existing = values["auth"]["internalToken"]["existingSecret"]
+    key = values["auth"]["internalToken"]["key"]
+    generated = [o for o in objects if o["kind"] == "Secret" and component(o) == "internal-token"]
+    name = existing or f"{helm.RELEASE}-internal-token"
+    for service in SERVICES:
+        container = of_kind(objects, "Deployment")[service]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["LINEUP_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": key}, service
+    if existing:
+        assert not generated  # the operator's Secret is used as is
+    else:
+        (secret,) = generated
+        assert secret["metadata"]["name"] == name
+        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert len(base64.b64decode(secret["data"][key])) == 48
+
+
+def test_goldens_hold_a_placeholder_for_generated_values() -> None:
+    text = "data:\n  token: c2VjcmV0c2VjcmV0 # generated\n  other: kept\n"
+    assert helm.stable(text) == "data:\n  token: <generated> # generated\n  other: kept\n"

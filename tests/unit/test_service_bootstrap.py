@@ -16,11 +16,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from lineup.auth import internal_metadata
 from lineup.errors import InvalidArgument
 from lineup.grpcserver import ServiceServer
 from lineup.settings import load_settings
 from lineup.v1 import embedding_pb2, embedding_pb2_grpc, search_pb2, search_pb2_grpc
 from search.settings import SearchSettings
+
+TOKEN = "unit-test-internal-token-" + "x" * 16
 
 
 def _free_port() -> int:
@@ -48,7 +51,8 @@ def search_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
     """`search` with its Kafka stage off needs no other server to start (Milvus is reached lazily)."""
     port = _free_port()
     env = {**os.environ, "LINEUP_GRPC_PORT": str(port), "LINEUP_SHUTDOWN_GRACE_S": "2",
-           "LINEUP_PIPELINE_STAGE": "false", "LINEUP_MILVUS_URI": "http://127.0.0.1:1"}
+           "LINEUP_PIPELINE_STAGE": "false", "LINEUP_MILVUS_URI": "http://127.0.0.1:1",
+           "LINEUP_INTERNAL_TOKEN": TOKEN}
     proc = subprocess.Popen([sys.executable, "-m", "search"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     yield proc, port
@@ -76,7 +80,8 @@ def test_service_answers_health_and_reflection_then_stops_on_sigterm(
         # a real RPC through the interceptor: bad input is refused before any dependency is touched
         with pytest.raises(grpc.RpcError) as err:
             search_pb2_grpc.SearchServiceStub(channel).CountFaces(
-                search_pb2.CountFacesRequest(agency_id="../x", collection_id="c"), timeout=5)
+                search_pb2.CountFacesRequest(agency_id="../x", collection_id="c"), timeout=5,
+                metadata=internal_metadata(TOKEN, "test"))
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     proc.send_signal(signal.SIGTERM)

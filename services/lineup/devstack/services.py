@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from lineup.devstack.accounts import bootstrap_key
+from lineup.devstack.accounts import bootstrap_key, internal_token
 from lineup.devstack.base import Component, StackError, StackPaths, stack_paths
 from lineup.devstack.minio import credentials
 
@@ -103,6 +103,7 @@ class ServiceProcess(Component):
         access, secret = credentials()
         env.setdefault("LINEUP_MINIO_ACCESS_KEY", access)
         env.setdefault("LINEUP_MINIO_SECRET_KEY", secret)
+        env.setdefault("LINEUP_INTERNAL_TOKEN", internal_token(self.paths))  # every service: server and client
         if self.service == "ingest":
             env.setdefault("LINEUP_BOOTSTRAP_ADMIN_KEY", bootstrap_key(self.paths))
         env["LINEUP_GRPC_PORT"] = str(self.port)

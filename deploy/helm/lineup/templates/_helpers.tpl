@@ -13,6 +13,11 @@
 {{- printf "%s-%s" (include "lineup.fullname" (index . 0)) (index . 1) -}}
 {{- end -}}
 
+{{/* The Secret holding the internal service credential: the operator's, else the one the chart generates. */}}
+{{- define "lineup.internalTokenSecret" -}}
+{{- default (include "lineup.name" (list . "internal-token")) .Values.auth.internalToken.existingSecret -}}
+{{- end -}}
+
 {{- define "lineup.selectorLabels" -}}
 {{- $root := index . 0 -}}
 app.kubernetes.io/name: {{ $root.Chart.Name }}
