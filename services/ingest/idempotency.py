@@ -14,21 +14,17 @@ import hashlib
 import json
 import threading
 import time
-import unicodedata
 
 from lineup.auth import Principal
 from lineup.errors import Aborted, InvalidArgument, NotFound
 from lineup.grpcserver import Outcome
+from lineup.identity.holders import person_of
 from lineup.objectstore import ObjectStore, agency_key
 from lineup.v1 import common_pb2
 
 BUCKET = "lineup-jobs"
 KIND = "idempotency"
 DEFAULT_TTL_S = 24 * 3600.0
-
-
-def _person(holder: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", holder).casefold().split())
 
 
 class IdempotencyStore:
@@ -39,7 +35,7 @@ class IdempotencyStore:
         self._lock = threading.Lock()  # claims on one replica are atomic; see docs/security.md for several
 
     def _ref(self, principal: Principal, key: str) -> common_pb2.ObjectRef:
-        scope = f"{_person(principal.holder)}\x00{key}".encode()
+        scope = f"{person_of(principal.holder)}\x00{key}".encode()
         name = hashlib.sha256(scope).hexdigest()
         return common_pb2.ObjectRef(bucket=self.bucket, key=agency_key(principal.agency_id, KIND, name))
 
