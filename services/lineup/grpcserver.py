@@ -171,9 +171,10 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
                 token = set_principal(principal)
                 if inner is None:
                     raise Unimplemented(f"{shown} is not a method of this service")
+                # decoded before the role check, so a refused call's record still says what was asked
+                request = _decode(raw, deserialize, deps.max_request_bytes)
                 if auth is not None:
                     auth.authorize(method, principal)
-                request = _decode(raw, deserialize, deps.max_request_bytes)
                 refused = False
                 if deps.auditor is not None:  # the public front door; internal callers hold the internal token
                     validate_request(request)

@@ -174,9 +174,6 @@ def test_holder_names_that_could_forge_logs_or_hide_a_person_are_refused(api: Ap
     for holder in ("eve\n2026-01-01 INFO admin granted", "eve\u202e", "x" * 129, "   "):
         code, msg = _code(lambda h=holder: api.admin.CreateApiKey(  # type: ignore[misc]
             R.CreateApiKeyRequest(holder=h, roles=[R.ROLE_SEARCHER]), metadata=pipeline.metadata(), timeout=30))
-        if "\n" in holder:  # whitespace is collapsed: a newline cannot start a forged line
-            assert code == grpc.StatusCode.OK, (code, msg)
-            continue
         assert code == grpc.StatusCode.INVALID_ARGUMENT and "holder" in msg, (holder, code, msg)
 
 
