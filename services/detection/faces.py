@@ -82,7 +82,9 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     if not data:
         raise InvalidArgument("image object is empty")
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # PIL warns above its MAX_IMAGE_PIXELS (set to the cap) and refuses above twice that; the size
+        # check below gives the exact message for the range in between
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data))
             if img.format not in _FORMATS:
@@ -96,7 +98,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
         except UnidentifiedImageError:
             raise InvalidArgument("image format not recognised: send JPEG, PNG or WebP bytes") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ResourceExhausted("image decodes to too many pixels: downscale it") from None
+            raise ResourceExhausted(f"image decodes to too many pixels; the limit is {max_pixels / 1e6:.0f} MP: "
+                                    f"downscale it") from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise InvalidArgument("image is corrupt or truncated: re-export it and retry") from None
 

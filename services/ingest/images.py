@@ -54,13 +54,16 @@ def validate_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Validate
         raise InvalidArgument(f"image is {len(data) / 1024 / 1024:.1f} MB; the limit is "
                               f"{limits.max_bytes / 1024 / 1024:.0f} MB: downscale or recompress it")
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # PIL warns above its MAX_IMAGE_PIXELS (set to the cap) and refuses above twice that; the size
+        # check below gives the exact message for the range in between
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             probe = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise InvalidArgument("image format not recognised: send JPEG, PNG or WebP bytes") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ResourceExhausted("image declares too many pixels to decode safely") from None
+            raise ResourceExhausted(f"image declares too many pixels; the limit is {limits.max_pixels / 1e6:.0f} MP: "
+                                    f"downscale it") from None
         except (OSError, SyntaxError, ValueError, EOFError):  # a recognised header followed by garbage
             raise InvalidArgument("image is corrupt or truncated: re-export it and retry") from None
         fmt = probe.format or ""
@@ -79,7 +82,8 @@ def validate_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Validate
         except (OSError, SyntaxError, ValueError, EOFError):
             raise InvalidArgument("image is corrupt or truncated: re-export it and retry") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ResourceExhausted("image decodes to too many pixels") from None
+            raise ResourceExhausted(f"image decodes to too many pixels; the limit is {limits.max_pixels / 1e6:.0f} "
+                                    f"MP: downscale it") from None
     if min(rgb.size) < limits.min_side_px:
         raise InvalidArgument(f"image is {rgb.width}x{rgb.height} px; each side must be at least "
                               f"{limits.min_side_px} px")
