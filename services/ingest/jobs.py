@@ -184,7 +184,14 @@ class JobRunner:
         refs = (ref for agency_dir in self.store.list_prefixes(RESULTS_BUCKET)
                 for ref in self.store.list(RESULTS_BUCKET, f"{agency_dir}jobs/"))
         for ref in refs:
-            job = _load(self.store.get(ref))
+            try:
+                job = _load(self.store.get(ref))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                # e.g. written by a newer version (an unknown field) or damaged: skipped, never overwritten,
+                # and never a reason to stop the worker (that would stop every agency's jobs)
+                log.warning("skipping a job document that cannot be read", extra={
+                    "key": ref.key[:200], "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+                continue
             unfinished = job.state in (face_search_pb2.JOB_STATE_QUEUED, face_search_pb2.JOB_STATE_RUNNING)
             leased = job.owner and job.owner != self.replica and now - job.heartbeat < self.lease_s
             if unfinished and not leased:
