@@ -6,11 +6,13 @@ repository; tests that need them skip with a reason when they are absent.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+#: LINEUP_DATASETS overrides the location (e.g. a git worktree that does not sit beside ../shared)
+DATASETS = Path(os.environ.get("LINEUP_DATASETS") or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
 LFW_DEV = DATASETS / "lfw-dev"
 CROWD = DATASETS / "crowd"
 

@@ -19,6 +19,7 @@ and Kafka still holds the records.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -29,9 +30,16 @@ from lineup.audit.chain import ChainHead, chain_of
 from lineup.audit.segments import AuditLog, segment_key
 from lineup.errors import InvalidArgument, LineupError, Unavailable
 from lineup.kafka.consumer import BatchItem
+from lineup.untrusted import for_log
 from lineup.v1 import audit_pb2
 
 log = logging.getLogger(__name__)
+
+#: record ids are uuid4 hex, with `.<agency>` for an owner's copy; they are kept in memory for deduplication
+_RECORD_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+#: emitters bound every field (lineup.audit.emit); a record far beyond that did not come from them, and
+#: storing it would let one record bloat a segment that every verification reads
+MAX_RECORD_BYTES = 256 * 1024
 
 
 class StoreOutage(BaseException):
@@ -104,6 +112,15 @@ class AuditWriter:
             record = decoded.envelope.audit_record
             if not record.record_id:
                 outcomes[i] = InvalidArgument("audit record without record_id: replays could not be recognised")
+                continue
+            if not _RECORD_ID_RE.fullmatch(record.record_id):
+                outcomes[i] = InvalidArgument(f"audit record id {for_log(record.record_id)!r} is not valid: use "
+                                              f"1-200 of A-Z, a-z, 0-9, '.', '_' and '-'")
+                continue
+            size = record.ByteSize()
+            if size > MAX_RECORD_BYTES:
+                outcomes[i] = InvalidArgument(f"audit record of {size} bytes is larger than any record Lineup "
+                                              f"writes ({MAX_RECORD_BYTES} bytes)")
                 continue
             try:
                 by_chain.setdefault(chain_of(record), []).append((i, record))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from detection.detector import FaceAnalyser, FaceDetector
-from detection.faces import FaceFinder, served_version
+from detection.faces import FaceFinder, served_version, set_decoder_limit
 from detection.servicer import DetectionServiceServicer, register
 from detection.settings import DetectionSettings
 from detection.stage import DetectionStage, build_consumer
@@ -24,7 +24,9 @@ def build(settings: DetectionSettings) -> ServiceServer:
     settings.require("minio_access_key", "minio_secret_key", "internal_token")
     backend = TracedBackend(TritonBackend(settings.triton_url, timeout_s=settings.triton_timeout_s),
                             server_address=settings.triton_url)
-    detector = FaceDetector(backend, model_name=settings.detector_model, min_face_px=settings.min_face_px)
+    detector = FaceDetector(backend, model_name=settings.detector_model, min_face_px=settings.min_face_px,
+                            max_side=settings.detection_max_side)
+    set_decoder_limit(settings.max_image_pixels)
     try:
         version = served_version(settings.detector_model)
     except FailedPrecondition as exc:

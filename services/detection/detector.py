@@ -11,6 +11,7 @@ neighbouring overlapping tile, sees it whole), and weighted NMS (as MediaPipe do
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -116,15 +117,28 @@ def _starts(length: int, size: float, stride: float) -> list[float]:
 def render_tile(image: Image.Image, tile: Tile) -> np.ndarray:
     """Crop (black outside the image) and resize a tile to the model input, uint8 HWC RGB.
 
+    Only the part of the tile that lies on the image is resized (to its place in the 192 px input) and
+    pasted onto black: a tile larger than the image (the zoom-out level is 2.5x the image side) must never
+    be materialised at image resolution, which for a 6000x6000 photo would be a 225 MP canvas (PIL refuses
+    it as a decompression bomb, and it would take seconds and gigabytes anyway). Tiles inside the image,
+    nearly all of them, are rendered exactly as a plain crop-and-resize.
+
     PIL's resize filters with a kernel as wide as the scale factor, so shrinking a large tile does not
     alias the way plain bilinear sampling would.
     """
-    left, top = math.floor(tile.x0), math.floor(tile.y0)
-    right, bottom = math.ceil(tile.x0 + tile.size), math.ceil(tile.y0 + tile.size)
-    crop = image.crop((left, top, right, bottom))  # out-of-image parts are black
-    box = (tile.x0 - left, tile.y0 - top, tile.x0 - left + tile.size, tile.y0 - top + tile.size)
-    out = crop.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, box=box)
-    return np.asarray(out, dtype=np.uint8)
+    scale = INPUT_SIZE / tile.size  # input pixels per image pixel
+    x0, y0 = max(tile.x0, 0.0), max(tile.y0, 0.0)
+    x1, y1 = min(tile.x0 + tile.size, float(image.width)), min(tile.y0 + tile.size, float(image.height))
+    out = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    # where that part lands in the input, snapped to whole pixels (at most half an input pixel off)
+    px0, py0 = round((x0 - tile.x0) * scale), round((y0 - tile.y0) * scale)
+    px1 = min(max(round((x1 - tile.x0) * scale), px0 + 1), INPUT_SIZE)
+    py1 = min(max(round((y1 - tile.y0) * scale), py0 + 1), INPUT_SIZE)
+    part = image.resize((px1 - px0, py1 - py0), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
+    out[py0:py1, px0:px1] = np.asarray(part.convert("RGB"), dtype=np.uint8)
+    return out
 
 
 def decode(regressors: np.ndarray, logits: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
@@ -178,6 +192,32 @@ def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray,
     return out
 
 
+def working_image(image: Image.Image, max_side: int) -> Image.Image:
+    """The image the tile pyramid searches: `image` itself, or shrunk so its longer side is `max_side`.
+
+    The pyramid's cost grows with the image's area (a 4000x4000 photo is ~350 tiles, a 64 MP one over a
+    thousand), and a face of `min_face_px` in a 64 MP photo is a speck nobody can identify. Like
+    Rekognition, whose smallest detectable face is 40 px in a 1920x1080 image and proportionally larger in
+    larger ones, the smallest face searched for scales with images beyond `max_side`. Boxes and landmarks
+    are mapped back to the original, and faces are aligned from the original pixels."""
+    side = max(image.width, image.height)
+    if max_side <= 0 or side <= max_side:
+        return image
+    scale = max_side / side
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def _rescale(dets: list[Detection], factor: float, width: int, height: int) -> list[Detection]:
+    """Detections found in a working image, in the original image's pixels."""
+    out = []
+    for d in dets:
+        x0, y0, x1, y1 = (v * factor for v in d.box)
+        out.append(Detection((max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height))),
+                             d.score, (d.keypoints * factor).astype(np.float32)))
+    return out
+
+
 def _to_pil(image: Image.Image | np.ndarray) -> Image.Image:
     img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
     return img.convert("RGB")
@@ -188,8 +228,10 @@ class FaceDetector:
 
     def __init__(self, backend: InferenceBackend, *, model_name: str = MODEL_NAME,
                  score_threshold: float = 0.6, nms_iou: float = 0.3, min_face_px: float = 40.0,
-                 min_face_in_input: float = 20.0, batch_size: int = MAX_BATCH) -> None:
+                 min_face_in_input: float = 20.0, batch_size: int = MAX_BATCH, max_side: int = 0) -> None:
         self.backend = backend
+        #: > 0: images whose longer side exceeds this are searched at this size (see `working_image`)
+        self.max_side = max_side
         self.model_name = model_name
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
@@ -208,16 +250,19 @@ class FaceDetector:
 
     def detect_batch(self, images: Sequence[Image.Image | np.ndarray]) -> list[list[Detection]]:
         """`detect` for several images, with all their tiles sent to the model in shared batches."""
-        pil = [_to_pil(im) for im in images]
+        originals = [_to_pil(im) for im in images]
+        pil = [working_image(im, self.max_side) for im in originals]
         plans = [plan_tiles(im.width, im.height, self.min_face_px, min_face_in_input=self.min_face_in_input)
                  for im in pil]
         batch = np.stack([render_tile(im, tile) for im, plan in zip(pil, plans, strict=True)
                           for _, tile in plan])
         regressors, logits = self.run_tiles(batch)
         results, start = [], 0
-        for im, plan in zip(pil, plans, strict=True):
+        for original, im, plan in zip(originals, pil, plans, strict=True):
             end = start + len(plan)
-            results.append(self._merge(plan, regressors[start:end], logits[start:end], im.width, im.height))
+            found = self._merge(plan, regressors[start:end], logits[start:end], im.width, im.height)
+            results.append(_rescale(found, original.width / im.width, original.width, original.height)
+                           if im is not original else found)
             start = end
         return results
 
@@ -282,14 +327,17 @@ class FaceAnalyser:
     def __init__(self, detector: FaceDetector, aligner: Aligner | None = None) -> None:
         self.detector = detector
         self.aligner = aligner or Aligner()
+        self._align_lock = threading.Lock()
 
     def analyse(self, image: Image.Image | np.ndarray, max_faces: int = 100) -> list[AnalysedFace]:
         """Faces largest first (the API's order), at most `max_faces`."""
-        rgb = np.asarray(_to_pil(image))
-        dets = sorted(self.detector.detect(rgb), key=lambda d: -d.width * d.height)[:max_faces]
+        pil = _to_pil(image)
+        rgb = np.asarray(pil)
+        dets = sorted(self.detector.detect(pil), key=lambda d: -d.width * d.height)[:max_faces]
         out = []
         for i, det in enumerate(dets):
-            aligned = self.aligner.align(rgb, det.box, det.keypoints)
+            with self._align_lock:  # dlib's predictor and HOG detector are not documented as thread-safe
+                aligned = self.aligner.align(rgb, det.box, det.keypoints)
             pose = estimate_pose(det.keypoints)
             quality = assess(aligned.chip, det.box, det.score, pose)
             out.append(AnalysedFace(i, det, aligned.landmarks, pose, quality, aligned.chip))

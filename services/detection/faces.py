@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
-import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -29,14 +27,16 @@ from detection.settings import API_MAX_FACES
 from lineup.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from lineup.objectstore import agency_key
 from lineup.scoring import MODEL_REPOSITORY, model_version
+from lineup.untrusted import check_request_id, for_log
 from lineup.v1 import common_pb2
 
 tracer = trace.get_tracer("lineup.detection")
 
-#: decoded pixels above this are refused (a decompression bomb must not exhaust the pod's memory);
-#: the same ceiling ingest applies before it accepts an image
+#: decoded pixels above this are refused (a decompression bomb must not exhaust the pod's memory); the
+#: services pass the deployment's LINEUP_MAX_IMAGE_MEGAPIXELS, the ceiling ingest applies at the front door
 MAX_PIXELS = 64_000_000
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+#: formats ingest accepts (ingest.images.ALLOWED_FORMATS); MPO is a phone's JPEG with extra frames
+_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
 
 _Q = common_pb2
 #: quality filter -> the lowest band that passes; None: every face passes
@@ -64,30 +64,44 @@ _LANDMARK_TYPES = (_Q.LANDMARK_TYPE_LEFT_EYE, _Q.LANDMARK_TYPE_RIGHT_EYE, _Q.LAN
                    _Q.LANDMARK_TYPE_MOUTH_LEFT, _Q.LANDMARK_TYPE_MOUTH_RIGHT)
 
 
-def decode_image(data: bytes) -> Image.Image:
+def set_decoder_limit(max_pixels: int) -> None:
+    """Make PIL's own decompression-bomb check agree with the deployment's pixel cap (it warns above
+    `Image.MAX_IMAGE_PIXELS` and refuses above twice that); `decode_image` refuses above the cap itself."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Original bytes -> RGB image the way a person sees it (EXIF orientation applied).
 
     Ingest stores the bytes exactly as uploaded, so the orientation must be applied again here; boxes and
-    landmarks are then ratios of the *oriented* image, as the caller sees it. Anything undecodable is the
-    caller's image, not a transient fault: InvalidArgument (dead-lettered, never retried).
+    landmarks are then ratios of the *oriented* image, as the caller sees it. A multi-picture JPEG (MPO,
+    from phones) is read as its first frame, the photo itself. Anything undecodable is the caller's image,
+    not a transient fault: InvalidArgument (dead-lettered, never retried); the messages never quote the
+    decoder (its text names library internals, not the caller's problem).
     """
     if not data:
         raise InvalidArgument("image object is empty")
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # PIL warns above its MAX_IMAGE_PIXELS (set to the cap) and refuses above twice that; the size
+        # check below gives the exact message for the range in between
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data))
-            if img.width * img.height > MAX_PIXELS:
+            if img.format not in _FORMATS:
+                raise InvalidArgument("image format not supported: send JPEG, PNG or WebP bytes")
+            if img.width * img.height > max_pixels:
                 raise ResourceExhausted(f"image is {img.width}x{img.height}; the limit is "
-                                        f"{MAX_PIXELS / 1e6:.0f} MP: downscale it")
+                                        f"{max_pixels / 1e6:.0f} MP: downscale it")
+            img.seek(0)  # the first frame of an MPO (or of an animated PNG/WebP)
             img.load()
             return ImageOps.exif_transpose(img).convert("RGB")
         except UnidentifiedImageError:
             raise InvalidArgument("image format not recognised: send JPEG, PNG or WebP bytes") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ResourceExhausted("image declares too many pixels to decode safely") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise InvalidArgument(f"image is corrupt or truncated ({exc}): re-export it and retry") from None
+            raise ResourceExhausted(f"image decodes to too many pixels; the limit is {max_pixels / 1e6:.0f} MP: "
+                                    f"downscale it") from None
+        except (OSError, SyntaxError, ValueError, EOFError):
+            raise InvalidArgument("image is corrupt or truncated: re-export it and retry") from None
 
 
 def effective_max_faces(requested: int, *, largest_face_only: bool = False, ceiling: int = API_MAX_FACES) -> int:
@@ -101,21 +115,19 @@ def effective_max_faces(requested: int, *, largest_face_only: bool = False, ceil
 def check_scope(ref: common_pb2.ObjectRef, agency_ids: tuple[str, ...], buckets: tuple[str, ...]) -> None:
     """An object reference may only point into a Lineup bucket, under one of the caller's agencies."""
     if ref.bucket not in buckets:
-        raise InvalidArgument(f"bucket {ref.bucket!r} is not a Lineup bucket ({', '.join(buckets)})")
+        raise InvalidArgument(f"bucket {for_log(ref.bucket)!r} is not a Lineup bucket ({', '.join(buckets)})")
     parts = ref.key.split("/")
     if len(parts) < 2 or any(p in {"", ".", ".."} for p in parts):
-        raise InvalidArgument(f"object key {ref.key!r} is not a valid Lineup key")
+        raise InvalidArgument(f"object key {for_log(ref.key)!r} is not a valid Lineup key")
     if parts[0] not in {a for a in agency_ids if a}:
-        raise InvalidArgument(f"object {ref.bucket}/{ref.key} is outside the agency's prefix")
+        raise InvalidArgument(f"object {ref.bucket}/{for_log(ref.key)} is outside the agency's prefix")
 
 
 def crop_key(agency_id: str, request_id: str, face_index: int) -> str:
     """`<agency>/crops/<request_id>/<face_index>.png` (docs/pipeline.md): a replay overwrites, never adds.
 
-    The request id may come from a caller's x-request-id header, so it must not be able to add key levels."""
-    if not _REQUEST_ID_RE.match(request_id):
-        raise InvalidArgument(f"request id {request_id!r} cannot name crops: use 1-128 of A-Z, a-z, 0-9, '.', '_', '-'")
-    return agency_key(agency_id, "crops", request_id, f"{face_index}.png")
+    The request id comes from a Kafka envelope, so it must not be able to add key levels ('/', '..')."""
+    return agency_key(agency_id, "crops", check_request_id(request_id), f"{face_index}.png")
 
 
 def chip_png(chip: np.ndarray) -> bytes:
@@ -188,21 +200,21 @@ def served_version(model_name: str) -> str:
 class FaceFinder:
     """The detector chain behind both the Kafka stage and the Detect RPC.
 
-    Calls are serialised: dlib's landmarker and HOG detector (used by the aligner) are not documented as
-    thread-safe, and on a CPU node parallel images would only compete for the same cores. Throughput
-    comes from replicas (one consumer group), each feeding Triton whole tile batches.
+    Calls may run in parallel (the stage works on several images at once, so that one large image does
+    not hold up the others); only the alignment step, which uses dlib's landmarker and HOG detector (not
+    documented as thread-safe), is serialised inside `FaceAnalyser`. Tile rendering and the Triton calls of
+    different images overlap.
     """
 
     def __init__(self, analyser: FaceAnalyser, *, max_faces: int = API_MAX_FACES, model_version: str = "") -> None:
         self.analyser = analyser
         self.max_faces = max_faces
         self.model_version = model_version
-        self._lock = threading.Lock()
 
     def find(self, image: Image.Image) -> list[AnalysedFace]:
         """At most `max_faces` faces, largest first (face_index = position)."""
         with tracer.start_as_current_span("detect faces", attributes={
-                "lineup.image.width": image.width, "lineup.image.height": image.height}) as span, self._lock:
+                "lineup.image.width": image.width, "lineup.image.height": image.height}) as span:
             faces = self.analyser.analyse(image, max_faces=self.max_faces)
             span.set_attribute("lineup.faces", len(faces))
             return faces

@@ -38,7 +38,7 @@ class DetectionServiceServicer(detection_pb2_grpc.DetectionServiceServicer):
             data = self.store.get(request.image.object)
         else:
             raise InvalidArgument("image is missing: send bytes or an object reference")
-        image = decode_image(data)
+        image = decode_image(data, self.settings.max_image_pixels)
         faces = self.finder.find(image)[:limit]
         request_id = request.request_id or getattr(context, "request_id", "") or uuid.uuid4().hex
         out = detection_pb2.DetectResponse(image_width=image.width, image_height=image.height,

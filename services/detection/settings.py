@@ -23,8 +23,13 @@ class DetectionSettings(CommonSettings):
     #: smallest face (shorter box side, source px) the tile pyramid is built to find
     min_face_px: float = 40.0
     crops_bucket: str = "lineup-crops"
-    #: Kafka records fetched per poll; each image is still processed and committed one at a time
+    #: Kafka records fetched per poll (at least detection_concurrency)
     max_poll_records: int = 8
+    #: images of the lineup.images topic in work at once, so one slow image delays only itself
+    detection_concurrency: int = 4
+    #: images whose longer side exceeds this are searched for faces at this size (faces are still cut
+    #: from the original pixels); bounds the work per image. 0: always the full resolution
+    detection_max_side: int = 2048
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -42,3 +47,8 @@ class DetectionSettings(CommonSettings):
                                 f"provisioned buckets ({', '.join(BUCKETS)})")
         if self.max_poll_records < 1:
             raise SettingsError(f"{env_name('max_poll_records')} must be >= 1")
+        if not 1 <= self.detection_concurrency <= 64:
+            raise SettingsError(f"{env_name('detection_concurrency')}={self.detection_concurrency}: use 1..64")
+        if self.detection_max_side != 0 and self.detection_max_side < 192:
+            raise SettingsError(f"{env_name('detection_max_side')}={self.detection_max_side}: use 0 (no limit) or "
+                                f">= 192 (the detector's input size)")

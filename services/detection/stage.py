@@ -28,12 +28,12 @@ from detection.faces import (
 )
 from detection.settings import DetectionSettings
 from lineup.errors import InvalidArgument
-from lineup.kafka.consumer import EnvelopeConsumer
+from lineup.kafka.consumer import ConcurrentEnvelopeConsumer, ConsumerFactory
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
-from lineup.pipeline import ResultPublisher, forward
+from lineup.pipeline import ResultPublisher, check_envelope_ids, forward
 from lineup.topology import BUCKETS, TOPICS
 from lineup.v1 import events_pb2, face_search_pb2
 
@@ -68,10 +68,9 @@ class DetectionStage:
         if decoded.payload_kind != "image_accepted":
             raise InvalidArgument(f"{IMAGES_TOPIC} carries ImageAccepted, not {decoded.payload_kind}")
         task = env.image_accepted.task
-        if not env.request_id:
-            raise InvalidArgument("envelope has no request_id")
+        check_envelope_ids(env)
         check_scope(task.image, (env.agency_id, task.owner_agency_id), BUCKETS)
-        image = decode_image(self.store.get(task.image))
+        image = decode_image(self.store.get(task.image), self.settings.max_image_pixels)
         faces = self.finder.find(image)
         width, height = image.width, image.height
         limit = effective_max_faces(task.max_faces, largest_face_only=task.largest_face_only,
@@ -102,12 +101,15 @@ class DetectionStage:
 
 
 def build_consumer(settings: DetectionSettings, stage: DetectionStage, producer: EnvelopeProducer,
-                   results: ResultPublisher) -> EnvelopeConsumer:
-    """Consumer group `<prefix>detection` on `<prefix>lineup.images`; failures end the request via `results`."""
+                   results: ResultPublisher, consumer_factory: ConsumerFactory | None = None
+                   ) -> ConcurrentEnvelopeConsumer:
+    """Consumer group `<prefix>detection` on `<prefix>lineup.images`, `detection_concurrency` images in work
+    at once (a large image delays only itself); failures end the request via `results`."""
     name = settings.service_name
-    return EnvelopeConsumer(
+    return ConcurrentEnvelopeConsumer(
         bootstrap=settings.kafka_bootstrap, group_id=settings.topic_prefix + name,
         topics=[settings.topic(IMAGES_TOPIC)], handler=stage.handle,
         dead_letters=DeadLetterPublisher(producer, topic=settings.topic(DEADLETTER_TOPIC), service=name),
-        on_failure=results.fail, client_id=name, max_poll_records=settings.max_poll_records,
+        on_failure=results.fail, client_id=name, concurrency=settings.detection_concurrency,
+        max_poll_records=settings.max_poll_records, consumer_factory=consumer_factory,
     )

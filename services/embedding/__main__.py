@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from PIL import Image
+
 from embedding.embedder import FaceEmbedder
 from embedding.models import load_face_model
 from embedding.servicer import EmbeddingServiceServicer, register
@@ -25,6 +27,7 @@ def build(settings: EmbeddingSettings) -> ServiceServer:
     Triton is reached lazily: while it is down, messages are retried and then fail with UNAVAILABLE, and
     Embed answers UNAVAILABLE, instead of the pod crash-looping."""
     settings.require("minio_access_key", "minio_secret_key", "internal_token")
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels  # PIL's bomb check: the deployment's one pixel cap
     try:
         model = load_face_model(settings.face_model)
     except FailedPrecondition as exc:

@@ -33,7 +33,7 @@ from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.modelkit.backends import TracedBackend
 from lineup.objectstore import ObjectStore
-from lineup.pipeline import ResultPublisher, forward
+from lineup.pipeline import ResultPublisher, check_envelope_ids, forward
 from lineup.topology import TOPICS
 from lineup.v1 import common_pb2, events_pb2
 
@@ -50,6 +50,8 @@ def _topic(name: str) -> str:
 DETECTED_TOPIC = _topic("lineup.faces.detected")
 EMBEDDED_TOPIC = _topic("lineup.faces.embedded")
 DEADLETTER_TOPIC = _topic("lineup.deadletter")
+#: detection's ceiling on faces per image (detection.settings.API_MAX_FACES); more is not from detection
+MAX_FACES_PER_MESSAGE = 100
 _COMPARE = {events_pb2.PIPELINE_OPERATION_COMPARE_SOURCE, events_pb2.PIPELINE_OPERATION_COMPARE_TARGET}
 
 
@@ -121,7 +123,11 @@ class EmbeddingStage:
         decoded = item.decoded
         if decoded.payload_kind != "faces_detected":
             raise InvalidArgument(f"{DETECTED_TOPIC} carries FacesDetected, not {decoded.payload_kind}")
+        check_envelope_ids(decoded.envelope)
         detected = decoded.envelope.faces_detected
+        if len(detected.faces) > MAX_FACES_PER_MESSAGE:
+            raise InvalidArgument(f"{len(detected.faces)} faces in one message; detection sends at most "
+                                  f"{MAX_FACES_PER_MESSAGE}")
         self.model.check_pinned(detected.task.face_model_version)
         agency = decoded.envelope.agency_id
         for face in detected.faces:

@@ -190,10 +190,13 @@ class JobRunner:
         for ref in refs:
             try:
                 job = _load(self.store.get(ref))
-            except Exception:  # one unreadable job document must not stop every agency's jobs
+            except Exception as exc:
+                # e.g. written by a newer version (an unknown field) or damaged: skipped, never overwritten,
+                # and never a reason to stop the worker (that would stop every agency's jobs); logged once
                 if ref.key not in self._unreadable:
                     self._unreadable.add(ref.key)
-                    log.exception("skipping an unreadable job document", extra={"key": ref.key[:200]})
+                    log.warning("skipping a job document that cannot be read", extra={
+                        "key": ref.key[:200], "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
                 continue
             unfinished = job.state in (face_search_pb2.JOB_STATE_QUEUED, face_search_pb2.JOB_STATE_RUNNING)
             leased = job.owner and job.owner != self.replica and now - job.heartbeat < self.lease_s

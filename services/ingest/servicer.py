@@ -17,7 +17,7 @@ import numpy as np
 from ingest.access import Access
 from ingest.erasure import erase_face_objects
 from ingest.gateway import PipelineGateway
-from ingest.images import ImageLimits, validate_image
+from ingest.images import ImageLimits, set_decoder_limit, validate_image
 from ingest.jobs import JobRunner
 from ingest.paging import page_of
 from ingest.reviews import SearchRecords
@@ -455,6 +455,7 @@ def register(server: grpc.Server, servicer: FaceSearchServicer) -> Sequence[str]
 
 
 def image_limits(settings: IngestSettings) -> ImageLimits:
+    set_decoder_limit(settings.max_image_pixels)  # PIL's own bomb check follows the same setting
     return ImageLimits(max_bytes=int(settings.max_image_mb * 1024 * 1024),
                        max_pixels=int(settings.max_image_megapixels * 1_000_000))
 

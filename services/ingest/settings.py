@@ -15,7 +15,6 @@ class IngestSettings(CommonSettings):
     sync_timeout_s: float = 30.0  # how long a synchronous RPC waits for the pipeline's result
     search_url: str = "127.0.0.1:50054"  # the search service (collections, faces, users)
     max_image_mb: float = 15.0
-    max_image_megapixels: float = 64.0
     job_lease_s: float = 60.0  # a bulk job whose owner has not reported for this long is resumed by another replica
     job_concurrency: int = 4  # images of a bulk job in flight at once
     # The deployment's bootstrap admin credential (a Secret): creates agencies and their first keys.

@@ -7,16 +7,20 @@ synchronous caller gave up, and any ingest replica can serve it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from google.protobuf.message import Message
 
-from lineup.errors import LineupError, NotFound
+from lineup.errors import InvalidArgument, LineupError, NotFound
 from lineup.kafka.envelope import Decoded, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore, agency_key
 from lineup.topology import TOPICS
+from lineup.untrusted import check_request_id, for_log
 from lineup.v1 import events_pb2
+
+log = logging.getLogger(__name__)
 
 RESULTS_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".results"))
 RESULTS_BUCKET = "lineup-jobs"
@@ -28,23 +32,37 @@ def face_id_for(request_id: str, face_index: int) -> str:
     return str(uuid.uuid5(_FACE_NS, f"{request_id}/{face_index}"))
 
 
+def check_envelope_ids(env: events_pb2.Envelope) -> None:
+    """A pipeline envelope's request id and agency id are well-formed (InvalidArgument otherwise).
+
+    Stages check this first: the ids name objects (crops, results), key Kafka records and appear in logs,
+    and a record on a pipeline topic is only as trustworthy as whoever could write to that topic."""
+    check_request_id(env.request_id, what="envelope request id")
+    agency_key(env.agency_id)
+
+
 def forward(producer: EnvelopeProducer, topic: str, decoded: Decoded, payload: Message, *, service: str) -> None:
     """Publish the next step's payload for the same request (request id, agency and actor carried over)."""
     src = decoded.envelope
+    check_envelope_ids(src)
     env = new_envelope(payload, request_id=src.request_id, agency_id=src.agency_id, producer=service,
                        actor=src.actor if src.HasField("actor") else None)
     producer.send(topic, env, key=src.request_id)
 
 
 class ResultStore:
-    """Pipeline results by request id, under the agency's prefix."""
+    """Pipeline results by request id, under the agency's prefix.
+
+    Both ids come from Kafka envelopes, which anybody able to write a topic can shape: they are checked
+    (`agency_key`, `check_request_id`) before they name an object, so '..' or '/' can never move a result
+    out of its agency's `requests/` folder (raises InvalidArgument instead)."""
 
     def __init__(self, store: ObjectStore, bucket: str = RESULTS_BUCKET) -> None:
         self.store = store
         self.bucket = bucket
 
     def _key(self, agency_id: str, request_id: str) -> str:
-        return agency_key(agency_id, "requests", request_id)
+        return agency_key(agency_id, "requests", check_request_id(request_id))
 
     def put(self, agency_id: str, request_id: str, result: events_pb2.PipelineResult) -> None:
         self.store.put(self.bucket, self._key(agency_id, request_id), result.SerializeToString())
@@ -71,19 +89,39 @@ class ResultPublisher:
         self.service = service
         self.topic_prefix = topic_prefix
 
+    @property
+    def results_topic(self) -> str:
+        return self.topic_prefix + RESULTS_TOPIC
+
     def publish(self, decoded: Decoded, result: events_pb2.PipelineResult) -> None:
+        """Store, then publish. The reply topic comes from the task (i.e. from the record): only this
+        deployment's results topic is accepted, so a forged task cannot make a stage write results (with
+        another request's data) into the audit topic or any other."""
         env = decoded.envelope
+        topic = result.task.reply_topic or self.results_topic
+        if topic != self.results_topic:
+            raise InvalidArgument(f"reply topic {for_log(topic)!r} is not this deployment's results topic")
         self.results.put(env.agency_id, env.request_id, result)
-        topic = result.task.reply_topic or (self.topic_prefix + RESULTS_TOPIC)
         forward(self.producer, topic, decoded, result, service=self.service)
 
     def fail(self, decoded: Decoded | None, error: LineupError) -> None:
-        """Consumer failure hook: the waiting caller gets the error's status instead of a timeout."""
+        """Consumer failure hook: the waiting caller gets the error's status instead of a timeout.
+
+        Runs after the record was dead-lettered, so it must not raise: a request whose ids cannot name a
+        result (a forged or malformed envelope) or a result that cannot be published is only logged; the
+        dead letter already accounts for the record."""
         if decoded is None:
             return
-        task = _task_of(decoded.envelope)
-        self.publish(decoded, events_pb2.PipelineResult(task=task, error_code=error.code_value,
-                                                        error_message=error.message))
+        env = decoded.envelope
+        try:
+            task = _task_of(env)
+            self.publish(decoded, events_pb2.PipelineResult(task=task, error_code=error.code_value,
+                                                            error_message=error.message))
+        except Exception as exc:
+            log.warning("failed request's result not published", extra={
+                "request_id": for_log(env.request_id), "agency_id": for_log(env.agency_id),
+                "error": for_log(exc.message if isinstance(exc, LineupError) else f"{type(exc).__name__}: {exc}",
+                                 300)})
 
 
 def _task_of(env: events_pb2.Envelope) -> events_pb2.PipelineTask:

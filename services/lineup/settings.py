@@ -82,6 +82,10 @@ class CommonSettings:
     otlp_endpoint: str = ""  # e.g. http://otel-collector:4317; empty: no export
     metrics_interval_s: float = 30.0
 
+    #: the largest image (decoded pixels, in millions) any service accepts: ingest refuses larger uploads
+    #: before decoding, and detection's decoder enforces the same cap (one setting, so they cannot disagree)
+    max_image_megapixels: float = 64.0
+
     #: server TLS for the gRPC port (PEM files, e.g. a mounted kubernetes.io/tls Secret); both or neither
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -99,6 +103,9 @@ class CommonSettings:
             raise SettingsError(f"{env_name('log_level')}={self.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
         if not self.kafka_bootstrap:
             raise SettingsError(f"{env_name('kafka_bootstrap')} is empty: give host:port of a Kafka broker")
+        if not 0 < self.max_image_megapixels <= 1000:
+            raise SettingsError(f"{env_name('max_image_megapixels')}={self.max_image_megapixels}: use a number of "
+                                f"megapixels in (0, 1000]")
         if self.shutdown_grace_s < 0:
             raise SettingsError(f"{env_name('shutdown_grace_s')} must be >= 0")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
@@ -116,6 +123,10 @@ class CommonSettings:
         missing = [env_name(f) for f in fields if getattr(self, f) in ("", None)]
         if missing:
             raise SettingsError(f"missing required setting(s): {', '.join(missing)}")
+
+    @property
+    def max_image_pixels(self) -> int:
+        return int(self.max_image_megapixels * 1_000_000)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -32,7 +32,7 @@ from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
-from lineup.pipeline import ResultPublisher, ResultStore, face_id_for
+from lineup.pipeline import ResultPublisher, ResultStore, check_envelope_ids, face_id_for
 from lineup.scoring import NOTICE, ScoreModel, load_score_model
 from lineup.telemetry import current_trace_id
 from lineup.topology import TOPICS
@@ -74,6 +74,7 @@ class SearchStage:
         env = decoded.envelope
         if decoded.payload_kind != "faces_embedded":
             raise InvalidArgument(f"the search stage consumes FacesEmbedded, not {decoded.payload_kind}")
+        check_envelope_ids(env)
         msg = env.faces_embedded
         operation = self._operations.get(msg.task.operation)
         if operation is None:

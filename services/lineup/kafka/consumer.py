@@ -4,7 +4,21 @@ Offsets are committed manually and only after the handler returned (its outputs 
 the message was dead-lettered, so a crash at any point replays the message instead of losing it;
 handlers make replays harmless with deterministic ids/upserts. `BatchEnvelopeConsumer` is the one loop:
 it handles several records at once for stages dominated by a batched model call; `EnvelopeConsumer` is
-the same loop with batches of one record.
+the same loop with batches of one record; `ConcurrentEnvelopeConsumer` works on several records at once in
+threads, so one slow record delays only itself.
+
+Failure model (docs/pipeline.md, "When a message cannot be processed"). Anybody who can write to a topic
+can write anything, so no record may stop a consumer:
+
+- a record that is not a valid Envelope, that its handler refuses (a `LineupError` other than
+  `Unavailable`), or that keeps failing with a transient or unexpected error after `max_attempts`, is
+  dead-lettered (a bounded copy, see `lineup.kafka.deadletter`) and its offset committed;
+- an exception anywhere in that path (the handler, building the dead letter, the failure hook) is caught
+  and logged; a dead letter that cannot be published in full is published without the record's copy;
+- the failure hook (which ends the waiting request) gets an error written for the caller: internal
+  exception text and dependency addresses never reach it;
+- only Kafka itself stops progress: while the dead letter, the poll or the commit cannot reach the broker,
+  the loop retries with a backoff, commits nothing it has not settled, and never exits on its own.
 """
 
 from __future__ import annotations
@@ -12,29 +26,87 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import grpc
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 
-from lineup.errors import LineupError, Unavailable
+from lineup.errors import Internal, LineupError, Unavailable
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded, EnvelopeError, decode
+from lineup.untrusted import for_log
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("lineup.kafka")
 
 Handler = Callable[[Decoded, ConsumerRecord], None]
-#: called after a message was dead-lettered, e.g. to fail the waiting request with a clear status
+#: called after a message was dead-lettered, e.g. to fail the waiting request with a clear status; the
+#: error is the caller's version (no internal detail). An exception it raises is logged, never propagated.
 FailureHook = Callable[[Decoded | None, LineupError], None]
 
 _INVALID = int(grpc.StatusCode.INVALID_ARGUMENT.value[0])
 _INTERNAL = int(grpc.StatusCode.INTERNAL.value[0])
+#: characters of a handler's error message passed on to the waiting caller
+MAX_CALLER_MESSAGE = 1000
+#: longest wait between two attempts to reach an unreachable broker
+MAX_BROKER_BACKOFF_S = 5.0
+
+
+class KafkaClient(Protocol):
+    """The part of kafka-python's `KafkaConsumer` the loops use (a fake in unit tests)."""
+
+    def subscribe(self, topics: Sequence[str] = (), pattern: str | None = None, listener: Any = None) -> None: ...
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None, update_offsets: bool = True
+             ) -> Mapping[TopicPartition, Sequence[ConsumerRecord]]: ...
+    def commit(self, offsets: Mapping[TopicPartition, OffsetAndMetadata] | None = None) -> Any: ...
+    def assignment(self) -> set[TopicPartition]: ...
+    def paused(self) -> set[TopicPartition]: ...
+    def pause(self, *partitions: TopicPartition) -> None: ...
+    def resume(self, *partitions: TopicPartition) -> None: ...
+    def close(self, autocommit: bool = True) -> None: ...
+
+
+#: builds the Kafka client from KafkaConsumer's keyword arguments (topics are subscribed separately)
+ConsumerFactory = Callable[..., KafkaClient]
+
+
+class Abandoned(BaseException):
+    """The loop is stopping while a record is not settled (Kafka unreachable, or a transient error still
+    being retried): leave it uncommitted so it is redelivered. A BaseException so no handler's
+    `except Exception` swallows it."""
+
+
+def caller_error(error: BaseException, service: str) -> LineupError:
+    """What the waiting caller is told about a dead-lettered request.
+
+    Domain errors (`InvalidArgument`, `NotFound`, ...) are written for the caller and pass, bounded.
+    An outage's message names hosts and buckets and an unexpected exception's text is a library's
+    (e.g. PIL's "DecompressionBombError: Image size ..."): the caller gets a plain statement instead;
+    the detail is in the dead letter and the service log."""
+    if isinstance(error, Unavailable):
+        return Unavailable(f"the {service} stage could not reach a backend it needs (object store, model "
+                           f"server, vector store or Kafka) to process this request; retry later")
+    if isinstance(error, LineupError) and not isinstance(error, Internal):
+        message = error.message if len(error.message) <= MAX_CALLER_MESSAGE else \
+            error.message[:MAX_CALLER_MESSAGE] + "…"
+        return type(error)(message)
+    return Internal(f"the {service} stage failed unexpectedly on this request; it was set aside for the "
+                    f"operators (dead-letter topic) and was not retried further")
+
+
+def _reason(error: BaseException) -> str:
+    """The dead letter's reason: the message of a LineupError, else the exception type and text."""
+    return error.message if isinstance(error, LineupError) else f"{type(error).__name__}: {error}"
 
 
 # -- batch mode ---------------------------------------------------------------------------------------
@@ -80,23 +152,30 @@ class BatchEnvelopeConsumer:
                  dead_letters: DeadLetterPublisher, on_failure: FailureHook | None = None,
                  client_id: str = "lineup", max_attempts: int = 3, retry_backoff_s: float = 0.5,
                  max_batch_records: int = 32, linger_ms: int = 20, poll_timeout_ms: int = 500,
-                 max_poll_records: int = 0) -> None:
+                 max_poll_records: int = 0, consumer_factory: ConsumerFactory | None = None) -> None:
         if max_batch_records < 1 or linger_ms < 0 or max_attempts < 1:
             raise ValueError("max_batch_records and max_attempts must be >= 1, linger_ms >= 0")
         self.handler = handler
         self.dead_letters = dead_letters
         self.on_failure = on_failure
+        self.service = dead_letters.service
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.max_batch_records = max_batch_records
         self.linger_ms = linger_ms
         self.poll_timeout_ms = poll_timeout_ms
+        self.topics = list(topics)
         self._stop = threading.Event()
-        self._consumer = KafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id,
+        factory: ConsumerFactory = consumer_factory or KafkaConsumer
+        self._consumer: KafkaClient = factory(
+            bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=max(max_poll_records, max_batch_records), max_poll_interval_ms=300_000,
         )
+        self._consumer.subscribe(self.topics, listener=self._listener())
+
+    def _listener(self) -> ConsumerRebalanceListener | None:
+        return None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -109,15 +188,43 @@ class BatchEnvelopeConsumer:
                 records = self._poll_batch()
                 if not records or self._stop.is_set():
                     continue  # polled but unprocessed records are not committed: they are redelivered
-                self._process_batch(records)
-                self._commit(records)
+                try:
+                    self._process_batch(records)
+                except Abandoned:
+                    log.warning("stopping with unsettled records; they will be redelivered",
+                                extra={"records": len(records)})
+                    break
+                self._commit(_next_offsets(records))
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
             self._consumer.close(autocommit=False)
+        except Exception:
+            log.exception("error while closing the Kafka consumer")
+
+    # -- Kafka, with retries while the broker cannot be reached ------------------------------------------
+    def _backoff(self, attempt: int) -> None:
+        self._stop.wait(min(self.retry_backoff_s * attempt, MAX_BROKER_BACKOFF_S))
+
+    def _poll(self, timeout_ms: int, max_records: int) -> list[ConsumerRecord]:
+        """One poll; an error (broker unreachable, group trouble) is logged and yields no records, so the
+        loop keeps trying instead of ending and taking the service's pipeline half with it."""
+        try:
+            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except Exception as exc:
+            self._poll_failures = getattr(self, "_poll_failures", 0) + 1
+            log.warning("Kafka poll failed; retrying", extra={"error": for_log(f"{type(exc).__name__}: {exc}", 300),
+                                                              "attempt": self._poll_failures})
+            self._backoff(self._poll_failures)
+            return []
+        self._poll_failures = 0
+        return [r for rs in polled.values() for r in rs]
 
     def _poll_batch(self) -> list[ConsumerRecord]:
         """Up to max_batch_records records: wait for the first, then linger a little for company."""
-        first = self._consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_batch_records)
-        records = [r for rs in first.values() for r in rs]
+        records = self._poll(self.poll_timeout_ms, self.max_batch_records)
         if not records:
             return records
         deadline = time.monotonic() + self.linger_ms / 1000
@@ -125,31 +232,68 @@ class BatchEnvelopeConsumer:
             left_ms = int((deadline - time.monotonic()) * 1000)
             if left_ms <= 0:
                 break
-            more = self._consumer.poll(timeout_ms=left_ms, max_records=self.max_batch_records - len(records))
-            records.extend(r for rs in more.values() for r in rs)
+            records.extend(self._poll(left_ms, self.max_batch_records - len(records)))
         return records
 
-    def _commit(self, records: Sequence[ConsumerRecord]) -> None:
-        offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-        self._consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+    def _commit(self, offsets: Mapping[TopicPartition, int]) -> bool:
+        """Commit `offsets` (next offset to read per partition), retrying while the broker is unreachable.
+
+        Gives up (False) when the group rebalanced (the partitions' new owner replays the records: at least
+        once) or when the loop is stopping (the records are replayed after the restart)."""
+        if not offsets:
+            return True
+        attempt = 0
+        while True:
+            try:
+                self._consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+                return True
+            except CommitFailedError as exc:
+                log.warning("commit refused after a rebalance; the records will be redelivered",
+                            extra={"error": for_log(str(exc), 300)})
+                return False
+            except Exception as exc:
+                attempt += 1
+                if self._stop.is_set():
+                    log.warning("stopping before the commit succeeded; the records will be redelivered",
+                                extra={"error": for_log(f"{type(exc).__name__}: {exc}", 300)})
+                    return False
+                log.warning("commit failed; retrying", extra={
+                    "error": for_log(f"{type(exc).__name__}: {exc}", 300), "attempt": attempt})
+                self._backoff(attempt)
 
     # -- one batch ----------------------------------------------------------------------------------
     def _process_batch(self, records: Sequence[ConsumerRecord]) -> None:
+        """Settle every record: handled, or dead-lettered (and its request failed). Never raises, except
+        `Abandoned` (stopping with unsettled records) and BaseExceptions a handler raises on purpose."""
+        settled: set[int] = set()
+        try:
+            self._process(records, settled)
+        except Exception as exc:  # a fault of this loop itself; the records must still be settled
+            log.exception("consumer loop failed on a batch; dead-lettering its unsettled records")
+            for record in records:
+                if id(record) not in settled:
+                    self._dead_letter(record, reason=f"consumer loop failed: {_reason(exc)}",
+                                      error_code=_INTERNAL, attempts=1)
+
+    def _process(self, records: Sequence[ConsumerRecord], settled: set[int]) -> None:
         items: list[BatchItem] = []
         for record in records:
             try:
                 decoded = decode(record.value, record.headers)
             except EnvelopeError as exc:
-                self.dead_letters.publish(record, reason=str(exc), error_code=_INVALID, attempts=1)
+                self._dead_letter(record, reason=str(exc), error_code=_INVALID, attempts=1)
+                settled.add(id(record))
+                continue
+            except Exception as exc:  # e.g. headers a hostile producer shaped to break trace extraction
+                self._dead_letter(record, reason=f"record cannot be read: {_reason(exc)}", error_code=_INVALID,
+                                  attempts=1)
+                settled.add(id(record))
                 continue
             env = decoded.envelope
             attrs = {"messaging.system": "kafka", "messaging.destination.name": record.topic,
                      "messaging.operation.type": "process", "messaging.kafka.offset": record.offset,
                      "messaging.kafka.destination.partition": record.partition,
-                     "lineup.request_id": env.request_id, "lineup.payload": decoded.payload_kind}
+                     "lineup.request_id": for_log(env.request_id), "lineup.payload": decoded.payload_kind}
             span = tracer.start_span(f"{record.topic} process", context=decoded.context,
                                      kind=trace.SpanKind.CONSUMER, attributes=attrs)
             items.append(BatchItem(decoded, record, span))
@@ -163,37 +307,42 @@ class BatchEnvelopeConsumer:
             with tracer.start_as_current_span("process batch", context=trace.set_span_in_context(items[0].span),
                                               links=links, attributes={
                     "messaging.system": "kafka", "messaging.batch.message_count": len(items)}):
-                self._handle_with_retries(items)
+                self._handle_with_retries(items, settled)
         finally:
             for item in items:
                 item.span.end()
 
-    def _handle_with_retries(self, items: list[BatchItem]) -> None:
+    def _handle_with_retries(self, items: list[BatchItem], settled: set[int]) -> None:
         pending = items
-        errors: dict[int, LineupError] = {}
+        errors: dict[int, BaseException] = {}
         attempt = 0
         for attempt in range(1, self.max_attempts + 1):
             retry: list[BatchItem] = []
             for item, outcome in zip(pending, self._call(pending), strict=True):
                 if outcome is None:
+                    settled.add(id(item.record))
                     continue
                 if isinstance(outcome, Unavailable):
                     errors[id(item)] = outcome
                     retry.append(item)
                 elif isinstance(outcome, LineupError):  # the message itself is bad: retrying cannot help
                     self._fail(item, outcome, attempt)
+                    settled.add(id(item.record))
                 else:  # unexpected: retry, then give up loudly
                     log.error("handler failed", exc_info=outcome, extra={
-                        "attempt": attempt, "request_id": item.decoded.envelope.request_id})
-                    errors[id(item)] = LineupError(f"{type(outcome).__name__}: {outcome}")
+                        "attempt": attempt, "request_id": for_log(item.decoded.envelope.request_id)})
+                    errors[id(item)] = outcome
                     retry.append(item)
             pending = retry
             if not pending:
                 return
-            if attempt < self.max_attempts and not self._stop.is_set():
-                time.sleep(self.retry_backoff_s * attempt)
+            if self._stop.is_set():
+                raise Abandoned()  # a transient failure while stopping: replay after the restart
+            if attempt < self.max_attempts:
+                self._stop.wait(self.retry_backoff_s * attempt)
         for item in pending:
             self._fail(item, errors[id(item)], attempt)
+            settled.add(id(item.record))
 
     def _call(self, items: Sequence[BatchItem]) -> list[Exception | None]:
         """Run the handler; an exception it raises becomes every item's outcome, except that an
@@ -206,21 +355,76 @@ class BatchEnvelopeConsumer:
             if len(items) == 1 or isinstance(exc, LineupError):
                 return [exc] * len(items)
             log.warning("batch handler failed; handling its items one by one",
-                        extra={"error": f"{type(exc).__name__}: {exc}", "items": len(items)})
+                        extra={"error": for_log(f"{type(exc).__name__}: {exc}", 300), "items": len(items)})
             return [self._call([item])[0] for item in items]
         if len(outcomes) != len(items):
-            bug = LineupError(f"batch handler returned {len(outcomes)} outcomes for {len(items)} items")
+            bug = Internal(f"batch handler returned {len(outcomes)} outcomes for {len(items)} items")
             return [bug] * len(items)
         return outcomes
 
-    def _fail(self, item: BatchItem, error: LineupError, attempts: int) -> None:
+    def _fail(self, item: BatchItem, error: BaseException, attempts: int) -> None:
+        """Dead-letter the item, then tell the waiting caller (the hook's failure is only logged)."""
         env = item.decoded.envelope
+        code = error.code_value if isinstance(error, LineupError) else _INTERNAL
         with item.activate():
-            item.span.set_status(trace.Status(trace.StatusCode.ERROR, error.message))
-            self.dead_letters.publish(item.record, reason=error.message, error_code=error.code_value or _INTERNAL,
-                                      attempts=attempts, request_id=env.request_id, agency_id=env.agency_id)
+            item.span.set_status(trace.Status(trace.StatusCode.ERROR, for_log(_reason(error), 300)))
+            self._dead_letter(item.record, reason=_reason(error), error_code=code, attempts=attempts,
+                              request_id=env.request_id, agency_id=env.agency_id)
             if self.on_failure is not None:
-                self.on_failure(item.decoded, error)
+                try:
+                    self.on_failure(item.decoded, caller_error(error, self.service))
+                except Exception as exc:
+                    log.error("failure hook failed; the request's caller will time out instead", extra={
+                        "request_id": for_log(env.request_id),
+                        "error": for_log(f"{type(exc).__name__}: {exc}", 300)})
+
+    def _dead_letter(self, record: ConsumerRecord, *, reason: str, error_code: int, attempts: int,
+                     request_id: str = "", agency_id: str = "") -> None:
+        """Publish the record's dead letter, whatever it takes short of losing it.
+
+        The full letter first; if that fails for any reason, a minimal one (where the record is and why),
+        which cannot fail because of the record's content; that one is retried until the broker takes
+        it. Stopping meanwhile raises `Abandoned`, so the record stays uncommitted and is redelivered."""
+        try:
+            self.dead_letters.publish(record, reason=reason, error_code=error_code, attempts=attempts,
+                                      request_id=request_id, agency_id=agency_id)
+            return
+        except Exception as exc:
+            log.warning("dead letter not published; publishing it without the record's copy", extra={
+                "error": for_log(f"{type(exc).__name__}: {exc}", 300), "topic": record.topic,
+                "partition": record.partition, "offset": record.offset})
+        attempt = 0
+        while True:
+            try:
+                self.dead_letters.publish(record, reason=reason, error_code=error_code, attempts=attempts,
+                                          request_id=request_id, agency_id=agency_id, minimal=True)
+                return
+            except Exception as exc:
+                attempt += 1
+                if self._stop.is_set():
+                    raise Abandoned() from exc
+                log.error("dead-letter topic unreachable; retrying", extra={
+                    "error": for_log(f"{type(exc).__name__}: {exc}", 300), "attempt": attempt,
+                    "topic": record.topic, "partition": record.partition, "offset": record.offset})
+                self._backoff(attempt)
+
+
+def _next_offsets(records: Sequence[ConsumerRecord]) -> dict[TopicPartition, int]:
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+    return offsets
+
+
+def _one_at_a_time(handler: Handler) -> BatchHandler:
+    def one(items: Sequence[BatchItem]) -> list[Exception | None]:
+        (item,) = items
+        with item.activate():
+            handler(item.decoded, item.record)
+        return [None]
+
+    return one
 
 
 class EnvelopeConsumer(BatchEnvelopeConsumer):
@@ -234,14 +438,133 @@ class EnvelopeConsumer(BatchEnvelopeConsumer):
     def __init__(self, *, bootstrap: str, group_id: str, topics: list[str], handler: Handler,
                  dead_letters: DeadLetterPublisher, on_failure: FailureHook | None = None,
                  client_id: str = "lineup", max_attempts: int = 3, retry_backoff_s: float = 0.5,
-                 max_poll_records: int = 32, poll_timeout_ms: int = 500) -> None:
-        def one(items: Sequence[BatchItem]) -> list[Exception | None]:
-            (item,) = items
-            with item.activate():
-                handler(item.decoded, item.record)
-            return [None]
-
-        super().__init__(bootstrap=bootstrap, group_id=group_id, topics=topics, handler=one,
+                 max_poll_records: int = 32, poll_timeout_ms: int = 500,
+                 consumer_factory: ConsumerFactory | None = None) -> None:
+        super().__init__(bootstrap=bootstrap, group_id=group_id, topics=topics, handler=_one_at_a_time(handler),
                          dead_letters=dead_letters, on_failure=on_failure, client_id=client_id,
                          max_attempts=max_attempts, retry_backoff_s=retry_backoff_s, max_batch_records=1,
-                         linger_ms=0, poll_timeout_ms=poll_timeout_ms, max_poll_records=max_poll_records)
+                         linger_ms=0, poll_timeout_ms=poll_timeout_ms, max_poll_records=max_poll_records,
+                         consumer_factory=consumer_factory)
+
+
+# -- concurrent mode -------------------------------------------------------------------------------------
+
+
+class ConcurrentEnvelopeConsumer(BatchEnvelopeConsumer):
+    """Up to `concurrency` records in work at once, each alone (as `EnvelopeConsumer`), in a thread pool.
+
+    For stages whose cost per record varies a lot (detection: a 64 MP image takes seconds, a portrait
+    milliseconds), so that one slow record delays only itself, not the records polled after it. The design
+    is arroyo's RunTaskInThreads: the loop thread alone talks to Kafka; it hands records to the pool, keeps
+    polling (at most as many records as there are free slots; when none is free it pauses its partitions
+    and polls only to stay in the group), and commits per partition the highest offset below which every
+    record is settled. Records complete out of order but are committed in order, so a crash replays at
+    most the records that were in work or waiting behind one (at least once, as before). When partitions
+    are revoked, their records in work are finished and committed first.
+    """
+
+    def __init__(self, *, bootstrap: str, group_id: str, topics: list[str], handler: Handler,
+                 dead_letters: DeadLetterPublisher, on_failure: FailureHook | None = None,
+                 client_id: str = "lineup", concurrency: int = 4, max_attempts: int = 3,
+                 retry_backoff_s: float = 0.5, max_poll_records: int = 32, poll_timeout_ms: int = 500,
+                 consumer_factory: ConsumerFactory | None = None) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.concurrency = concurrency
+        #: per partition, the records in work in offset order (offset -> its task)
+        self._inflight: dict[TopicPartition, OrderedDict[int, Future[None]]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"{client_id}-task")
+        super().__init__(bootstrap=bootstrap, group_id=group_id, topics=topics, handler=_one_at_a_time(handler),
+                         dead_letters=dead_letters, on_failure=on_failure, client_id=client_id,
+                         max_attempts=max_attempts, retry_backoff_s=retry_backoff_s, max_batch_records=1,
+                         linger_ms=0, poll_timeout_ms=poll_timeout_ms,
+                         max_poll_records=max(max_poll_records, concurrency), consumer_factory=consumer_factory)
+
+    def _listener(self) -> ConsumerRebalanceListener:
+        return _FinishRevoked(self)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(work) for work in self._inflight.values())
+
+    def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._reap()
+                free = self.concurrency - self.in_flight
+                self._flow(free > 0)
+                # while records are in work, poll briefly so their completion is noticed (and committed) soon
+                timeout = self.poll_timeout_ms if not self.in_flight else min(self.poll_timeout_ms, 50)
+                for record in self._poll(timeout, max(free, 1)):
+                    if self._stop.is_set():
+                        break  # not submitted, not committed: redelivered
+                    self._submit(record)
+            self._drain(list(self._inflight))
+        finally:
+            self._pool.shutdown(wait=True)
+            self._close()
+
+    def _flow(self, open_: bool) -> None:
+        """Pause every assigned partition while all slots are taken, resume when one frees up. Paused
+        partitions keep their position, so what was fetched but not returned is fetched again later."""
+        try:
+            if open_:
+                paused = self._consumer.paused()
+                if paused:
+                    self._consumer.resume(*paused)
+            else:
+                self._consumer.pause(*self._consumer.assignment())
+        except Exception as exc:
+            log.warning("cannot pause/resume partitions", extra={"error": for_log(str(exc), 300)})
+
+    def _submit(self, record: ConsumerRecord) -> None:
+        tp = TopicPartition(record.topic, record.partition)
+        work = self._inflight.setdefault(tp, OrderedDict())
+        if record.offset in work:
+            return  # already in work (a re-fetch after a pause): one task is enough
+        work[record.offset] = self._pool.submit(self._process_batch, [record])
+
+    def _reap(self, partitions: Sequence[TopicPartition] | None = None) -> None:
+        """Commit, per partition, up to the first record still in work; forget what is committed."""
+        offsets: dict[TopicPartition, int] = {}
+        for tp in list(partitions if partitions is not None else self._inflight):
+            work = self._inflight.get(tp)
+            while work:
+                offset, task = next(iter(work.items()))
+                if not task.done():
+                    break
+                error = task.exception()
+                if isinstance(error, Abandoned):
+                    break  # stopping with this record unsettled: nothing after it may be committed
+                if error is not None:
+                    raise error  # a BaseException a handler raised on purpose: end the loop uncommitted
+                del work[offset]
+                offsets[tp] = offset + 1
+            if work is not None and not work:
+                del self._inflight[tp]
+        self._commit(offsets)
+
+    def _drain(self, partitions: Sequence[TopicPartition]) -> None:
+        """Wait for the partitions' records in work, commit what settled, forget the rest."""
+        tasks = [t for tp in partitions for t in self._inflight.get(tp, {}).values()]
+        wait_futures(tasks)
+        self._reap(partitions)
+        for tp in partitions:
+            self._inflight.pop(tp, None)
+
+
+class _FinishRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before partitions go to another member, finish and commit their records in work (so the new owner
+    does not redo them); called by kafka-python inside `poll`, on the loop's thread."""
+
+    def __init__(self, consumer: ConcurrentEnvelopeConsumer) -> None:
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        try:
+            self.consumer._drain(list(revoked))
+        except Exception:
+            log.exception("could not commit revoked partitions; their records will be redelivered")
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        pass
