@@ -14,9 +14,10 @@ from google.protobuf.message import Message
 from lineup.errors import LineupError, NotFound
 from lineup.kafka.envelope import Decoded, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
+from lineup.kafka.sealing import ErasedError, installed_sealer
 from lineup.objectstore import ObjectStore, agency_key
 from lineup.topology import TOPICS
-from lineup.v1 import events_pb2
+from lineup.v1 import common_pb2, events_pb2
 
 RESULTS_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".results"))
 RESULTS_BUCKET = "lineup-jobs"
@@ -49,9 +50,14 @@ class ResultStore:
     def put(self, agency_id: str, request_id: str, result: events_pb2.PipelineResult) -> None:
         self.store.put(self.bucket, self._key(agency_id, request_id), result.SerializeToString())
 
-    def get(self, agency_id: str, request_id: str) -> events_pb2.PipelineResult | None:
-        from lineup.v1 import common_pb2
+    def ref(self, agency_id: str, request_id: str) -> common_pb2.ObjectRef:
+        return common_pb2.ObjectRef(bucket=self.bucket, key=self._key(agency_id, request_id))
 
+    def task_ref(self, agency_id: str, request_id: str) -> common_pb2.ObjectRef:
+        """The task ingest stored before publishing (`<rid>.task`, see ingest.gateway)."""
+        return common_pb2.ObjectRef(bucket=self.bucket, key=self._key(agency_id, request_id) + ".task")
+
+    def get(self, agency_id: str, request_id: str) -> events_pb2.PipelineResult | None:
         try:
             data = self.store.get(common_pb2.ObjectRef(bucket=self.bucket, key=self._key(agency_id, request_id)))
         except NotFound:
@@ -72,7 +78,12 @@ class ResultPublisher:
         self.topic_prefix = topic_prefix
 
     def publish(self, decoded: Decoded, result: events_pb2.PipelineResult) -> None:
+        """Raises ErasedError when the request was erased while in flight: its result is then neither stored
+        (which would bring erased data back) nor published (nobody could read it)."""
         env = decoded.envelope
+        sealer = installed_sealer()
+        if sealer is not None and sealer.keys.get(env.agency_id, env.request_id) is None:
+            raise ErasedError()
         self.results.put(env.agency_id, env.request_id, result)
         topic = result.task.reply_topic or (self.topic_prefix + RESULTS_TOPIC)
         forward(self.producer, topic, decoded, result, service=self.service)
@@ -81,9 +92,14 @@ class ResultPublisher:
         """Consumer failure hook: the waiting caller gets the error's status instead of a timeout."""
         if decoded is None:
             return
+        if isinstance(error, ErasedError):
+            return  # an erased request has nobody to tell and nothing may be stored for it
         task = _task_of(decoded.envelope)
-        self.publish(decoded, events_pb2.PipelineResult(task=task, error_code=error.code_value,
-                                                        error_message=error.message))
+        try:
+            self.publish(decoded, events_pb2.PipelineResult(task=task, error_code=error.code_value,
+                                                            error_message=error.message))
+        except ErasedError:
+            return
 
 
 def _task_of(env: events_pb2.Envelope) -> events_pb2.PipelineTask:
