@@ -73,3 +73,13 @@ def tv_pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, trit
     require(DATASETS / "tv-identities")
     with running_pipeline() as p:
         yield p
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_sealer_across_modules() -> Iterator[None]:
+    """A service built in this process (e.g. test_search_service) installs a process-wide sealer
+    (lineup.kafka.sealing); modules after it publish and read their own pipeline records, so none leaks on."""
+    yield
+    from lineup.kafka.sealing import install_sealer
+
+    install_sealer(None)
