@@ -82,7 +82,7 @@ class ResultPublisher:
         (which would bring erased data back) nor published (nobody could read it)."""
         env = decoded.envelope
         sealer = installed_sealer()
-        if sealer is not None and sealer.keys.get(env.agency_id, env.request_id) is None:
+        if sealer is not None and sealer.keys.is_erased(env.agency_id, env.request_id):
             raise ErasedError()
         self.results.put(env.agency_id, env.request_id, result)
         topic = result.task.reply_topic or (self.topic_prefix + RESULTS_TOPIC)

@@ -78,7 +78,7 @@ def test_pipeline_payloads_travel_sealed_and_open_again(sealer: Sealer, store: M
     assert list(envelope.decode(value, headers).envelope.faces_embedded.faces[0].embedding) == pytest.approx(SECRET)
 
 
-def test_a_record_whose_key_was_erased_cannot_be_read(sealer: Sealer) -> None:
+def test_a_record_whose_key_was_erased_cannot_be_read(sealer: Sealer, store: MemoryStore) -> None:
     value, headers = envelope.encode(_accepted())
     embedded, _ = envelope.encode(_embedded())
     assert sealer.keys.erase("agency-a", "r1") is not None
@@ -88,7 +88,8 @@ def test_a_record_whose_key_was_erased_cannot_be_read(sealer: Sealer) -> None:
     # a stage that outlives the erasure cannot publish the request's next step (nor bring a new key to life)
     with pytest.raises(ErasedError):
         envelope.encode(_embedded())
-    assert sealer.keys.get("agency-a", "r1") is None
+    assert sealer.keys.get("agency-a", "r1") is None and sealer.keys.is_erased("agency-a", "r1")
+    assert store.get(key_ref("agency-a", "r1")) == b""  # a tombstone: no secret left
 
 
 def test_tampered_or_moved_payloads_are_refused(sealer: Sealer) -> None:

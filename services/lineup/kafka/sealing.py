@@ -7,8 +7,10 @@ encrypted with AES-256-GCM under a random 256-bit key that belongs to its reques
 store (`lineup-jobs/<agency>/keys/<request_id>`). Erasing the request deletes that key, and every record of
 the request, wherever Kafka still holds it, becomes unreadable (the consumer dead-letters it as "erased").
 
-Only the request's first message (ImageAccepted, published by ingest) creates the key; later stages only
-read it, so a stage that outlives an erasure cannot bring a shredded request back to life with a new key.
+Erasure overwrites the key with an empty *tombstone* (no secret in it) instead of removing the object, so a
+stage that outlives an erasure cannot bring a shredded request back to life with a new key: sealing for a
+tombstoned request fails ("erased"). A request with no key object at all (never sealed before, e.g. published
+by an older version or a test) gets one on first use.
 Keys are cached in-process for a short time (`KeyRing.ttl_s`): an erased key may stay usable that long in
 another process (documented in docs/security.md).
 
@@ -101,7 +103,8 @@ class KeyRing:
             self._cache.pop((agency_id, request_id), None)
 
     def _read(self, ref: common_pb2.ObjectRef) -> bytes | None:
-        """The stored key, None when there is none; object-store outages are retried a few times."""
+        """The stored key, b"" for a tombstone (erased), None when there is none; object-store outages are
+        retried a few times."""
         for attempt in range(1, self.attempts + 1):
             try:
                 data = self.store.get(ref)
@@ -112,23 +115,32 @@ class KeyRing:
                     raise
                 time.sleep(self.backoff_s * attempt)
                 continue
-            if len(data) != _KEY_BYTES:
+            if len(data) not in (0, _KEY_BYTES):
                 raise SealError(f"data key {ref.key} is corrupt ({len(data)} bytes)")
             return data
         return None  # pragma: no cover (the loop returns or raises)
 
-    def get(self, agency_id: str, request_id: str) -> bytes | None:
+    def _lookup(self, agency_id: str, request_id: str) -> bytes | None:
         ident = (agency_id, request_id)
         key = self._cached(ident)
         if key is None:
             key = self._read(key_ref(agency_id, request_id))
-            if key is not None:
+            if key:  # live keys only: a tombstone or a missing key is re-read next time
                 self._remember(ident, key)
         return key
 
+    def get(self, agency_id: str, request_id: str) -> bytes | None:
+        """The live key, None when the request has none (never had one, or erased)."""
+        return self._lookup(agency_id, request_id) or None
+
+    def is_erased(self, agency_id: str, request_id: str) -> bool:
+        return self._lookup(agency_id, request_id) == b""
+
     def get_or_create(self, agency_id: str, request_id: str) -> bytes:
-        """The request's key, created on first use. Only the request's first publisher calls this."""
-        key = self.get(agency_id, request_id)
+        """The request's key, created on first use; ErasedError when the request's key was erased."""
+        key = self._lookup(agency_id, request_id)
+        if key == b"":
+            raise ErasedError()
         if key is None:
             key = os.urandom(_KEY_BYTES)
             self.store.put(KEYS_BUCKET, key_ref(agency_id, request_id).key, key)
@@ -136,12 +148,14 @@ class KeyRing:
         return key
 
     def erase(self, agency_id: str, request_id: str) -> common_pb2.ObjectRef | None:
-        """Delete the request's key (shredding its Kafka records); the deleted ref, or None if there was none."""
+        """Destroy the request's key (shredding its Kafka records) by overwriting it with a tombstone; the key's
+        ref, or None if the request had no live key."""
         ref = key_ref(agency_id, request_id)
         self.forget(agency_id, request_id)
-        if not self.store.exists(ref):
+        if not self._read(ref):
             return None
-        self.store.delete(ref)
+        self.store.put(KEYS_BUCKET, ref.key, b"")
+        self.forget(agency_id, request_id)
         return ref
 
 
@@ -160,15 +174,9 @@ class Sealer:
         return env.WhichOneof("payload") in SEALED_KINDS
 
     def seal(self, env: events_pb2.Envelope) -> events_pb2.Envelope:
-        """The clear routing fields plus the whole original envelope, encrypted. A request's first message
-        (ImageAccepted) creates its key; any other message needs the key to exist, else ErasedError."""
-        if env.WhichOneof("payload") == "image_accepted":
-            key = self.keys.get_or_create(env.agency_id, env.request_id)
-        else:
-            found = self.keys.get(env.agency_id, env.request_id)
-            if found is None:
-                raise ErasedError()
-            key = found
+        """The clear routing fields plus the whole original envelope, encrypted; ErasedError when the request
+        was erased."""
+        key = self.keys.get_or_create(env.agency_id, env.request_id)
         nonce = os.urandom(_NONCE_BYTES)
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
         cipher.update(_aad(env))
