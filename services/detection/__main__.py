@@ -11,6 +11,7 @@ from lineup.auth import InternalAuthenticator
 from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
+from lineup.kafka.sealing import install_store_sealer
 from lineup.modelkit.backends import TracedBackend, TritonBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, ResultStore
@@ -34,6 +35,7 @@ def build(settings: DetectionSettings) -> ServiceServer:
     finder = FaceFinder(FaceAnalyser(detector), max_faces=settings.max_faces, model_version=version)
     store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                         secure=settings.minio_secure)
+    install_store_sealer(store)  # pipeline payloads are sealed per request (crypto-shredding)
     producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
     results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
                               topic_prefix=settings.topic_prefix)

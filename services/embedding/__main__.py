@@ -15,6 +15,7 @@ from lineup.auth import InternalAuthenticator
 from lineup.errors import FailedPrecondition
 from lineup.grpcserver import ServiceServer
 from lineup.kafka.producer import EnvelopeProducer
+from lineup.kafka.sealing import install_store_sealer
 from lineup.modelkit.backends import TracedBackend, TritonBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, ResultStore
@@ -38,6 +39,7 @@ def build(settings: EmbeddingSettings) -> ServiceServer:
     store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                         secure=settings.minio_secure)
     pool = ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch")
+    install_store_sealer(store)  # pipeline payloads are sealed per request (crypto-shredding)
     producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
     results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
                               topic_prefix=settings.topic_prefix)

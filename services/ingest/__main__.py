@@ -6,6 +6,7 @@ import grpc
 
 from ingest import admin_api, audit_api, review_api
 from ingest.access import Access
+from ingest.erasure import Eraser
 from ingest.gateway import PipelineGateway
 from ingest.idempotency import IdempotencyStore
 from ingest.jobs import JobRunner
@@ -22,6 +23,7 @@ from lineup.grpcserver import ServiceServer
 from lineup.identity.authenticator import ApiKeyAuthenticator
 from lineup.identity.store import IdentityStore
 from lineup.kafka.producer import EnvelopeProducer
+from lineup.kafka.sealing import install_store_sealer
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import RESULTS_TOPIC, ResultStore
 from lineup.service import run_service
@@ -33,20 +35,23 @@ def build(settings: IngestSettings) -> ServiceServer:
     store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                         secure=settings.minio_secure)
     results = ResultStore(store)
+    sealer = install_store_sealer(store)  # pipeline payloads are sealed per request (crypto-shredding)
     producer = EnvelopeProducer(settings.kafka_bootstrap, client_id="ingest")
     waiter = ResultWaiter(settings.kafka_bootstrap, settings.topic(RESULTS_TOPIC), results)
     search = SearchClient(settings.search_url, internal_token=settings.internal_token)
     gateway = PipelineGateway(settings, store, producer, waiter, results)
-    jobs = JobRunner(store, gateway, image_limits(settings), concurrency=settings.job_concurrency,
-                     lease_s=settings.job_lease_s)
     identities = IdentityStore(store)
     searches = SearchRecords(store)
+    idempotency = IdempotencyStore(store, ttl_s=settings.idempotency_ttl_s)
+    eraser = Eraser(store, search, sealer.keys, searches, idempotency)
+    jobs = JobRunner(store, gateway, image_limits(settings), identities, concurrency=settings.job_concurrency,
+                     lease_s=settings.job_lease_s, not_enrolled=eraser.discard_enrolment)
     auditor = AuditEmitter(producer, settings.topic(AUDIT_TOPIC), "ingest")
-    servicer = FaceSearchServicer(settings, gateway, search, store, jobs, Access(identities), searches)
+    servicer = FaceSearchServicer(settings, gateway, search, store, jobs, Access(identities), searches, eraser)
     admin = admin_api.AdminServicer(identities, lambda agency, cid: _collection_exists(search, agency, cid))
     review = review_api.ReviewServicer(searches)
     audit = audit_api.AuditServicer(AuditLog(store))
-    retention = RetentionSweeper(identities, store, search, auditor, interval_s=settings.retention_interval_s,
+    retention = RetentionSweeper(identities, store, search, auditor, eraser, interval_s=settings.retention_interval_s,
                                  day_s=settings.retention_day_s)
 
     def register_all(server: grpc.Server) -> list[str]:
@@ -55,7 +60,7 @@ def build(settings: IngestSettings) -> ServiceServer:
 
     return ServiceServer(settings=settings, register=register_all,
                          authenticator=ApiKeyAuthenticator(identities, settings.bootstrap_admin_key), auditor=auditor,
-                         idempotency=IdempotencyStore(store, ttl_s=settings.idempotency_ttl_s),
+                         idempotency=idempotency,
                          workers=[waiter, jobs, retention], closers=[producer.close, search.close],
                          readiness=[producer.ready])
 

@@ -1,7 +1,11 @@
 """Bulk enrollment: StartIndexJob over an object-store prefix or a manifest, with progress and resume.
 
 A job is a JSON document in the object store (`lineup-jobs/<agency>/jobs/<job_id>.json`) listing its
-items; a runner thread in an ingest replica feeds them through the same pipeline as IndexFaces. Each
+items; a runner thread in an ingest replica feeds them through the same pipeline as IndexFaces, in batches of
+`concurrency` items. Before each batch the runner checks that the API key that started the job still holds
+(not revoked, not expired, still an enroller): a job never does more than its starter may do now, and stops
+(FAILED, with the reason) when the key no longer holds. Sources are the agency's own photos only
+(`lineup-images/<agency>/images/...`; a manifest may also live under `<agency>/manifests/`). Each
 item's request id is derived from the job id and the item's position, so face ids are deterministic:
 a job resumed after a crash (by any replica, once the owner's lease expired) re-publishes unfinished
 items and upserts the same faces instead of duplicating them.
@@ -15,6 +19,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -23,8 +28,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ingest.gateway import PipelineGateway
 from ingest.images import ImageLimits, validate_image
+from lineup.auth import Principal
 from lineup.errors import InvalidArgument, LineupError, NotFound
-from lineup.objectstore import ObjectStore, agency_key
+from lineup.identity import roles
+from lineup.identity.authenticator import role_names
+from lineup.identity.store import IdentityStore, is_past
+from lineup.objectstore import ObjectStore, agency_key, check_source_object
 from lineup.pipeline import RESULTS_BUCKET
 from lineup.v1 import common_pb2, events_pb2, face_search_pb2
 
@@ -32,6 +41,9 @@ log = logging.getLogger(__name__)
 _JOB_NS = uuid.UUID("0b5e8a52-1f7e-4c21-9a3e-6a6f62736a6f")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _MAX_ERRORS = 100
+_START_METHOD = "/lineup.v1.FaceSearch/StartIndexJob"
+#: called for an item that enrolled nothing (failed or no usable face): (agency, request id, image sha256)
+NotEnrolled = Callable[[str, str, str], None]
 
 
 @dataclass
@@ -60,6 +72,7 @@ class JobDoc:
     owner: str = ""
     heartbeat: float = 0.0
     items: list[Item] = field(default_factory=list)
+    reason: str = ""  # why the job stopped before its end
 
     def to_proto(self) -> face_search_pb2.Job:
         done = [i for i in self.items if i.state != "pending"]
@@ -69,7 +82,7 @@ class JobDoc:
             job_id=self.job_id, collection_id=self.collection_id, state=cast(Any, self.state), images_total=total,
             images_done=len(done), images_failed=len(failed), faces_indexed=sum(i.faces for i in self.items),
             progress=len(done) / total if total else 1.0, created_at=_ts(self.created_at),
-            updated_at=_ts(self.updated_at),
+            updated_at=_ts(self.updated_at), reason=self.reason,
             errors=[face_search_pb2.JobItemError(object_key=i.key, reason=i.reason) for i in failed[:_MAX_ERRORS]])
 
 
@@ -86,9 +99,13 @@ def _load(data: bytes) -> JobDoc:
 
 
 class JobRunner:
-    def __init__(self, store: ObjectStore, gateway: PipelineGateway, limits: ImageLimits, *,
-                 concurrency: int = 4, lease_s: float = 60.0, item_timeout_s: float = 300.0) -> None:
+    def __init__(self, store: ObjectStore, gateway: PipelineGateway, limits: ImageLimits,
+                 identities: IdentityStore, *, concurrency: int = 4, lease_s: float = 60.0,
+                 item_timeout_s: float = 300.0, not_enrolled: NotEnrolled | None = None) -> None:
         self.store = store
+        self.identities = identities
+        self.concurrency = max(1, concurrency)
+        self.not_enrolled = not_enrolled
         self.gateway = gateway
         self.limits = limits
         self.item_timeout_s = item_timeout_s
@@ -137,11 +154,14 @@ class JobRunner:
         if source is None:
             raise InvalidArgument("set prefix or manifest: where are the images?")
         ref = getattr(request, source)
-        if not ref.key.startswith(f"{agency_id}/"):
-            raise NotFound(f"{source} {ref.bucket}/{ref.key} not found")
-        items = self._manifest_items(agency_id, ref) if source == "manifest" else [
-            Item(key=r.key, external_image_id=r.key.rsplit("/", 1)[-1])
-            for r in self.store.list(ref.bucket, ref.key) if r.key.lower().endswith(_IMAGE_SUFFIXES)]
+        if source == "manifest":
+            check_source_object(ref, agency_id, "manifest", kinds=("images", "manifests"))
+            items = self._manifest_items(agency_id, ref)
+        else:
+            check_source_object(ref, agency_id, "prefix", kinds=("images",), prefix=True)
+            items = [Item(key=r.key, external_image_id=r.key.rsplit("/", 1)[-1])
+                     for r in self.store.list(ref.bucket, ref.key) if r.key.lower().endswith(_IMAGE_SUFFIXES)
+                     and _is_photo(r, agency_id)]
         if not items:
             raise InvalidArgument(f"no images (.jpg, .jpeg, .png, .webp) under {ref.bucket}/{ref.key}")
         now = time.time()
@@ -160,8 +180,14 @@ class JobRunner:
                 continue
             key, _, external = line.rstrip("\n").partition("\t")
             key = key.strip()
-            if not key.startswith(f"{agency_id}/"):
-                raise InvalidArgument(f"manifest line {n}: {key!r} is outside the agency's prefix {agency_id}/")
+            try:
+                check_source_object(common_pb2.ObjectRef(bucket=ref.bucket, key=key), agency_id,
+                                    f"manifest line {n}", kinds=("images",))
+            except NotFound:
+                raise InvalidArgument(f"manifest line {n}: {key[:200]!r} is outside the agency's prefix "
+                                      f"{agency_id}/images/") from None
+            except InvalidArgument as exc:
+                raise InvalidArgument(exc.message) from None
             items.append(Item(key=key, external_image_id=external.strip() or key.rsplit("/", 1)[-1]))
         return items
 
@@ -206,21 +232,52 @@ class JobRunner:
                 return job
         return None
 
+    def starter_refusal(self, job: JobDoc) -> str:
+        """Why the key that started the job may no longer run it ("" while it may): revoked, expired, gone,
+        moved to another agency, or no longer an enroller. Read from the identity store on every call."""
+        found = self.identities.get_key(job.actor_key_id)
+        if found is None or found[0].agency_id != job.agency_id:
+            return f"PERMISSION_DENIED: the API key {job.actor_key_id} that started the job no longer exists"
+        key = found[0]
+        if key.HasField("revoked_at"):
+            return f"PERMISSION_DENIED: the API key {key.key_id} that started the job was revoked"
+        if is_past(key.expires_at):
+            return f"PERMISSION_DENIED: the API key {key.key_id} that started the job expired"
+        try:
+            roles.authorize(_START_METHOD, Principal(key_id=key.key_id, agency_id=key.agency_id, holder=key.holder,
+                                                     roles=role_names(tuple(key.roles))))
+        except LineupError:
+            return f"PERMISSION_DENIED: the API key {key.key_id} that started the job may no longer enrol faces"
+        return ""
+
     def _run_job(self, job: JobDoc) -> None:
         log.info("running index job", extra={"job_id": job.job_id, "items": len(job.items)})
         pending = [(n, item) for n, item in enumerate(job.items) if item.state == "pending"]
-        futures = [self._pool.submit(self._run_item, job, n, item) for n, item in pending]
         last_save = time.monotonic()
-        for fut in futures:
-            while not fut.done():
-                if self._stop.is_set():
-                    return  # the lease lapses; this or another replica resumes the job
-                time.sleep(0.2)
-                if time.monotonic() - last_save > min(5.0, self.lease_s / 3):
-                    with self._lock:
-                        job.heartbeat = time.time()
-                        self._save(job)
-                    last_save = time.monotonic()
+        for start in range(0, len(pending), self.concurrency):
+            refusal = self.starter_refusal(job)
+            if refusal:  # authority is checked where the work happens, before every batch
+                job.state, job.reason = face_search_pb2.JOB_STATE_FAILED, refusal
+                with self._lock:
+                    self._save(job)
+                log.warning("index job stopped", extra={"job_id": job.job_id, "reason": refusal})
+                return
+            futures = [self._pool.submit(self._run_item, job, n, item)
+                       for n, item in pending[start:start + self.concurrency]]
+            for fut in futures:
+                while not fut.done():
+                    if self._stop.is_set():
+                        return  # the lease lapses; this or another replica resumes the job
+                    time.sleep(0.2)
+                    if time.monotonic() - last_save > min(5.0, self.lease_s / 3):
+                        with self._lock:
+                            job.heartbeat = time.time()
+                            self._save(job)
+                        last_save = time.monotonic()
+            with self._lock:  # progress is visible batch by batch
+                job.heartbeat = time.time()
+                self._save(job)
+            last_save = time.monotonic()
         failed = any(i.state == "failed" for i in job.items)
         ok = any(i.state == "done" for i in job.items)
         job.state = (face_search_pb2.JOB_STATE_PARTIALLY_SUCCEEDED if failed and ok else
@@ -233,7 +290,10 @@ class JobRunner:
         if self._stop.is_set():
             return
         request_id = f"{job.job_id[:8]}-{n:06d}-{hashlib.sha1(item.key.encode()).hexdigest()[:8]}"
+        sha = ""
         try:
+            check_source_object(common_pb2.ObjectRef(bucket=job.bucket, key=item.key), job.agency_id, "item",
+                                kinds=("images",))
             data = self.store.get(common_pb2.ObjectRef(bucket=job.bucket, key=item.key))
             validated = validate_image(data, self.limits)
             sha, ref = self.gateway.store_image(job.agency_id, validated, probe=False)
@@ -252,3 +312,16 @@ class JobRunner:
         except Exception as exc:  # keep the job going; the item records what happened
             log.exception("job item failed", extra={"job_id": job.job_id, "key": item.key})
             item.state, item.reason = "failed", f"INTERNAL: {type(exc).__name__}"
+        if item.faces == 0 and sha and self.not_enrolled is not None and not item.reason.startswith(
+                "DEADLINE_EXCEEDED"):
+            self.not_enrolled(job.agency_id, request_id, sha)
+
+
+def _is_photo(ref: common_pb2.ObjectRef, agency_id: str) -> bool:
+    """A listed key is an item only if it passes the same check as a named one (the listing prefix may match
+    sibling folders, e.g. `images` also lists `images-old/`)."""
+    try:
+        check_source_object(ref, agency_id, "prefix", kinds=("images",))
+    except LineupError:
+        return False
+    return True

@@ -1,5 +1,10 @@
-"""The retention sweep: probe images past their agency's retention period and enrolled faces past their
+"""The retention sweep: probes past their agency's retention period and enrolled faces past their
 collection's are erased, each erasure with a receipt in the audit trail.
+
+A probe leaves more than its photo: the face crops detection cut from it (`lineup-crops/<agency>/crops/<rid>/`),
+the stored result of the search, comparison or detection (CompareFaces results hold 128-d embeddings), the task
+ingest stored, and the request's data key (which shreds its Kafka records). The sweep finds them through the
+request's task (`lineup-jobs/<agency>/requests/<rid>.task`, `probe` set) once it is older than the retention.
 
 Every ingest replica runs the sweep; it is idempotent (what is gone is skipped), so two replicas sweeping
 at once only repeat work. A retention day is `LINEUP_RETENTION_DAY_S` seconds (86,400; tests shorten it).
@@ -12,12 +17,16 @@ import threading
 import time
 import uuid
 
-from ingest.erasure import IMAGES_BUCKET, erase_face_objects
+from google.protobuf.message import DecodeError
+
+from ingest.erasure import IMAGES_BUCKET, Eraser
 from ingest.search_client import SearchClient
 from lineup.audit.emit import AuditEmitter
+from lineup.errors import NotFound
 from lineup.identity.store import IdentityStore
 from lineup.objectstore import ObjectStore
-from lineup.v1 import audit_pb2, common_pb2, search_pb2
+from lineup.pipeline import RESULTS_BUCKET
+from lineup.v1 import audit_pb2, common_pb2, events_pb2, search_pb2
 
 log = logging.getLogger(__name__)
 OPERATION = "lineup.v1.Retention/Sweep"
@@ -26,8 +35,9 @@ ACTOR = "system:retention"
 
 class RetentionSweeper:
     def __init__(self, identities: IdentityStore, store: ObjectStore, search: SearchClient,
-                 auditor: AuditEmitter, *, interval_s: float, day_s: float) -> None:
+                 auditor: AuditEmitter, eraser: Eraser, *, interval_s: float, day_s: float) -> None:
         self.identities = identities
+        self.eraser = eraser
         self.store = store
         self.search = search
         self.auditor = auditor
@@ -56,6 +66,8 @@ class RetentionSweeper:
             if done:  # each agency's receipts go out as soon as its erasure is done
                 self.auditor.emit(done)
                 records.extend(done)
+            if self.eraser.idempotency is not None:  # answers kept for retries expire with their keys
+                self.eraser.idempotency.purge(agency.agency_id, now=now)
         return records
 
     def _probes(self, agency_id: str, days: int, now: float) -> audit_pb2.AuditRecord | None:
@@ -65,10 +77,24 @@ class RetentionSweeper:
             if modified <= cutoff:
                 self.store.delete(ref)
                 receipt.objects.append(ref)
+        for ref, modified in list(self.store.list_modified(RESULTS_BUCKET, f"{agency_id}/requests/")):
+            if modified > cutoff or not ref.key.endswith(".task"):
+                continue
+            rid = ref.key.rsplit("/", 1)[-1].removesuffix(".task")
+            if self._is_probe(ref):
+                self.eraser.erase_request(agency_id, rid, receipt)
         if not receipt.objects:
             return None
         log.info("retention: probes erased", extra={"agency_id": agency_id, "objects": len(receipt.objects)})
         return _record(agency_id, "", receipt, {"retention.kind": "probes", "retention.days": str(days)})
+
+    def _is_probe(self, ref: common_pb2.ObjectRef) -> bool:
+        """Whether a stored task was a probe's (search, compare, detect): enrolments are kept until erased."""
+        try:
+            task = events_pb2.PipelineTask.FromString(self.store.get(ref))
+        except (DecodeError, NotFound):
+            return False
+        return task.probe
 
     def _faces(self, agency_id: str, now: float) -> list[audit_pb2.AuditRecord]:
         out = []
@@ -103,7 +129,7 @@ class RetentionSweeper:
         for i in range(0, len(expired), 4096):
             deleted += self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
                 agency_id=agency_id, collection_id=c.collection_id, face_ids=expired[i:i + 4096])).deleted
-        receipt = erase_face_objects(self.store, self.search, agency_id, deleted, "retention")
+        receipt = self.eraser.erase_faces(agency_id, deleted, "retention")
         log.info("retention: faces erased", extra={"agency_id": agency_id, "collection_id": c.collection_id,
                                                    "faces": len(deleted)})
         return _record(agency_id, c.collection_id, receipt,

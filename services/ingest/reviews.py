@@ -120,6 +120,8 @@ class SearchRecords:
                         ) -> review_pb2.GetSearchReviewResponse:
         entries = self._entries(agency_id, review.search_id)
         for c in review.candidates:
+            if c.state == R.CANDIDATE_REVIEW_STATE_ERASED:
+                continue  # its decisions were re-filed under the erased marker by erase_candidates
             mine = [e for i, f, e in entries if i == c.probe_face_index and f == c.face_id]
             del c.entries[:]
             c.entries.extend(mine)
@@ -173,6 +175,41 @@ class SearchRecords:
                 json_format.ParseDict(when, summary.time)
             out.append(summary)
         return sorted(out, key=lambda s: -s.time.ToNanoseconds())
+
+    # -- erasure (ingest.erasure) -------------------------------------------------------------------
+    def erase_candidates(self, agency_id: str, face_ids: set[str]) -> list[tuple[str, list[common_pb2.ObjectRef]]]:
+        """Replace every candidate entry naming an erased face by an "erased" marker, in this agency's search
+        records and decisions: the audit fact stays (a search had a candidate at this rank; who decided what,
+        when), the face id, its score and the examiners' notes about it go.
+
+        Returns (search_id, rewritten objects) for each search that named an erased face, so the caller can
+        redact that search's stored result and shred its data key."""
+        out: list[tuple[str, list[common_pb2.ObjectRef]]] = []
+        for ref in list(self.store.list(self.bucket, f"searches/{agency_id}/")):
+            doc = json.loads(self.store.get(ref))
+            review = json_format.ParseDict(doc["review"], R.GetSearchReviewResponse())
+            hit = [c for c in review.candidates if c.face_id and c.face_id in face_ids]
+            if not hit:
+                continue
+            for c in hit:
+                c.face_id = ""
+                c.ClearField("score")
+                c.state = R.CANDIDATE_REVIEW_STATE_ERASED
+            doc["review"] = json_format.MessageToDict(review)
+            self.store.put(self.bucket, ref.key, json.dumps(doc).encode(), "application/json")
+            touched = [ref]
+            search_id = review.search_id
+            for eref in list(self.store.list(self.bucket, f"reviews/{agency_id}/{search_id}/")):
+                entry_doc = json.loads(self.store.get(eref))
+                if entry_doc.get("face_id") not in face_ids:
+                    continue
+                entry_doc["face_id"] = ""
+                entry_doc["entry"].pop("notes", None)
+                entry_doc["erased"] = True
+                self.store.put(self.bucket, eref.key, json.dumps(entry_doc).encode(), "application/json")
+                touched.append(eref)
+            out.append((search_id, touched))
+        return out
 
 
 def check_search_id(search_id: str) -> None:

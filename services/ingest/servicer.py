@@ -15,7 +15,7 @@ import grpc
 import numpy as np
 
 from ingest.access import Access
-from ingest.erasure import erase_face_objects
+from ingest.erasure import Eraser
 from ingest.gateway import PipelineGateway
 from ingest.images import ImageLimits, set_decoder_limit, validate_image
 from ingest.jobs import JobRunner
@@ -25,8 +25,8 @@ from ingest.search_client import SearchClient
 from ingest.settings import IngestSettings
 from lineup.audit.emit import current_draft
 from lineup.auth import Principal, require_principal
-from lineup.errors import InvalidArgument, NotFound, PermissionDenied
-from lineup.objectstore import ObjectStore
+from lineup.errors import InvalidArgument, LineupError, NotFound, PermissionDenied
+from lineup.objectstore import ObjectStore, check_source_object, sha256_hex
 from lineup.scoring import NOTICE, ScoreModel, load_score_model
 from lineup.telemetry import current_trace_id
 from lineup.v1 import common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc, search_pb2
@@ -39,8 +39,10 @@ _MAX_MATCHES = 4096
 
 class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def __init__(self, settings: IngestSettings, gateway: PipelineGateway, search: SearchClient,
-                 store: ObjectStore, jobs: JobRunner, access: Access, searches: SearchRecords) -> None:
+                 store: ObjectStore, jobs: JobRunner, access: Access, searches: SearchRecords,
+                 eraser: Eraser) -> None:
         self.settings = settings
+        self.eraser = eraser
         self.access = access
         self.searches = searches
         self.gateway = gateway
@@ -64,13 +66,16 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def _request_id(context: grpc.ServicerContext) -> str:
         return str(getattr(context, "request_id", ""))
 
-    def _image_bytes(self, agency_id: str, image: common_pb2.Image, what: str = "image") -> bytes:
+    def _image_bytes(self, agency_id: str, image: common_pb2.Image, what: str = "image", *, probe: bool = True
+                     ) -> bytes:
+        """The image's bytes. An object must be one of the caller's own photos in lineup-images: `images/` only
+        for enrolment (a probe or a face crop is never enrolled), `images/` or `probes/` for a probe."""
         kind = image.WhichOneof("source")
         if kind == "bytes":
             return image.bytes
         if kind == "object":
-            if not image.object.key.startswith(f"{agency_id}/"):
-                raise NotFound(f"{what} object {image.object.bucket}/{image.object.key} not found")
+            check_source_object(image.object, agency_id, f"{what}.object",
+                                kinds=("images", "probes") if probe else ("images",))
             return self.store.get(image.object)
         raise InvalidArgument(f"{what} is missing: set {what}.bytes (JPEG/PNG/WebP) or {what}.object")
 
@@ -95,7 +100,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
 
     def _accept(self, p: Principal, image: common_pb2.Image, *, probe: bool, what: str = "image"
                 ) -> events_pb2.PipelineTask:
-        validated = validate_image(self._image_bytes(p.agency_id, image, what), self.limits)
+        validated = validate_image(self._image_bytes(p.agency_id, image, what, probe=probe), self.limits)
         sha, ref = self.gateway.store_image(p.agency_id, validated, probe=probe)
         if probe:
             current_draft().probe_image_sha256 = sha
@@ -159,12 +164,24 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         p = require_principal()
         max_faces = _bounded(request.max_faces, default=100, upper=100, name="max_faces")
         collection = self._collection(p.agency_id, request.collection_id)
+        if request.external_image_id:  # a client label (often a name): the audit trail keeps only its hash
+            current_draft().details["request.external_image_id"] = "sha256:" + sha256_hex(
+                request.external_image_id.encode())
         task = self._accept(p, request.image, probe=False)
         task.MergeFrom(events_pb2.PipelineTask(
             operation=events_pb2.PIPELINE_OPERATION_INDEX, collection_id=request.collection_id,
             external_image_id=request.external_image_id, max_faces=max_faces,
             quality_filter=request.quality_filter, face_model_version=collection.face_model_version))
-        return self._run(context, p, task).index_faces
+        rid = self._request_id(context)
+        try:
+            result = self._run(context, p, task).index_faces
+        except LineupError as exc:
+            if exc.code != grpc.StatusCode.DEADLINE_EXCEEDED:  # the work is over: keep no crop of it
+                self.eraser.discard_enrolment(p.agency_id, rid, task.image_sha256)
+            raise
+        if not result.face_records:  # nothing enrolled: Lineup keeps no copy of the photo
+            self.eraser.discard_enrolment(p.agency_id, rid, task.image_sha256)
+        return result
 
     def ListFaces(self, request: face_search_pb2.ListFacesRequest, context: grpc.ServicerContext
                   ) -> face_search_pb2.ListFacesResponse:
@@ -209,7 +226,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         """Erase what the deleted faces leave behind and put the receipt in this call's audit record;
         returns the receipt's id (the audit record id)."""
         draft = current_draft()
-        draft.erasure = erase_face_objects(self.store, self.search, agency_id, faces, "request")
+        draft.erasure = self.eraser.erase_faces(agency_id, faces, "request")
         return draft.record_id
 
 

@@ -39,6 +39,35 @@ def agency_key(agency_id: str, *parts: str) -> str:
     return "/".join((agency_id, *parts))
 
 
+_MAX_KEY = 1024
+_BUCKETS_FOR_SOURCES = "lineup-images"
+
+
+def check_source_object(ref: common_pb2.ObjectRef, agency_id: str, field: str, *, kinds: tuple[str, ...],
+                        prefix: bool = False) -> None:
+    """Refuse an object (or, with `prefix`, a prefix) a client names as a source of photos unless it is one of
+    the agency's own photos: `lineup-images/<agency>/<kind>/...` with `kind` in `kinds`.
+
+    A malformed key (empty, `.`/`..` or empty segments, control characters, over 1024 bytes) or a wrong bucket
+    is INVALID_ARGUMENT naming the field; another agency's key is NOT_FOUND, the same answer as a missing
+    object, so no agency can learn what another stores; one of the caller's own objects of the wrong kind
+    (a probe, a manifest) is INVALID_ARGUMENT saying which kinds are accepted."""
+    key = ref.key
+    parts = key.split("/")
+    body = parts[:-1] if prefix and key.endswith("/") else parts
+    if (not key or len(key.encode()) > _MAX_KEY or key.startswith("/") or any(p in {"", ".", ".."} for p in body)
+            or any(ord(c) < 32 or c == "\x7f" or c == "\\" for c in key)):
+        raise InvalidArgument(f"{field}.key is not a valid object key: use '/'-separated names without empty, "
+                              f"'.' or '..' segments, at most {_MAX_KEY} bytes")
+    if ref.bucket != _BUCKETS_FOR_SOURCES:
+        raise InvalidArgument(f"{field}.bucket must be {_BUCKETS_FOR_SOURCES!r}: photos are read only from there")
+    if parts[0] != agency_id:
+        raise NotFound(f"{field} {ref.bucket}/{key} not found")
+    if len(parts) < 2 + (0 if prefix else 1) or parts[1] not in kinds:
+        allowed = " or ".join(f"{ref.bucket}/{agency_id}/{k}/" for k in kinds)
+        raise InvalidArgument(f"{field} {ref.bucket}/{key} is not accepted here: use an object under {allowed}")
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

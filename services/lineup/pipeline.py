@@ -15,10 +15,11 @@ from google.protobuf.message import Message
 from lineup.errors import InvalidArgument, LineupError, NotFound
 from lineup.kafka.envelope import Decoded, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
+from lineup.kafka.sealing import ErasedError, installed_sealer
 from lineup.objectstore import ObjectStore, agency_key
 from lineup.topology import TOPICS
 from lineup.untrusted import check_request_id, for_log
-from lineup.v1 import events_pb2
+from lineup.v1 import common_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,14 @@ class ResultStore:
     def put(self, agency_id: str, request_id: str, result: events_pb2.PipelineResult) -> None:
         self.store.put(self.bucket, self._key(agency_id, request_id), result.SerializeToString())
 
-    def get(self, agency_id: str, request_id: str) -> events_pb2.PipelineResult | None:
-        from lineup.v1 import common_pb2
+    def ref(self, agency_id: str, request_id: str) -> common_pb2.ObjectRef:
+        return common_pb2.ObjectRef(bucket=self.bucket, key=self._key(agency_id, request_id))
 
+    def task_ref(self, agency_id: str, request_id: str) -> common_pb2.ObjectRef:
+        """The task ingest stored before publishing (`<rid>.task`, see ingest.gateway)."""
+        return common_pb2.ObjectRef(bucket=self.bucket, key=self._key(agency_id, request_id) + ".task")
+
+    def get(self, agency_id: str, request_id: str) -> events_pb2.PipelineResult | None:
         try:
             data = self.store.get(common_pb2.ObjectRef(bucket=self.bucket, key=self._key(agency_id, request_id)))
         except NotFound:
@@ -96,8 +102,14 @@ class ResultPublisher:
     def publish(self, decoded: Decoded, result: events_pb2.PipelineResult) -> None:
         """Store, then publish. The reply topic comes from the task (i.e. from the record): only this
         deployment's results topic is accepted, so a forged task cannot make a stage write results (with
-        another request's data) into the audit topic or any other."""
+        another request's data) into the audit topic or any other.
+
+        Raises ErasedError when the request was erased while in flight: its result is then neither stored
+        (which would bring erased data back) nor published (nobody could read it)."""
         env = decoded.envelope
+        sealer = installed_sealer()
+        if sealer is not None and sealer.keys.is_erased(env.agency_id, env.request_id):
+            raise ErasedError()
         topic = result.task.reply_topic or self.results_topic
         if topic != self.results_topic:
             raise InvalidArgument(f"reply topic {for_log(topic)!r} is not this deployment's results topic")
@@ -112,11 +124,15 @@ class ResultPublisher:
         dead letter already accounts for the record."""
         if decoded is None:
             return
+        if isinstance(error, ErasedError):
+            return  # an erased request has nobody to tell and nothing may be stored for it
         env = decoded.envelope
         try:
             task = _task_of(env)
             self.publish(decoded, events_pb2.PipelineResult(task=task, error_code=error.code_value,
                                                             error_message=error.message))
+        except ErasedError:
+            return
         except Exception as exc:
             log.warning("failed request's result not published", extra={
                 "request_id": for_log(env.request_id), "agency_id": for_log(env.agency_id),

@@ -31,6 +31,7 @@ from lineup.kafka.consumer import EnvelopeConsumer
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded
 from lineup.kafka.producer import EnvelopeProducer
+from lineup.kafka.sealing import install_store_sealer
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, ResultStore, check_envelope_ids, face_id_for
 from lineup.scoring import NOTICE, ScoreModel, load_score_model
@@ -201,6 +202,7 @@ def build_stage(settings: SearchSettings, store: FaceStore) -> tuple[EnvelopeCon
     try:
         objects = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                               secure=settings.minio_secure)
+        install_store_sealer(objects)  # pipeline payloads are sealed per request (crypto-shredding)
         publisher = ResultPublisher(producer, ResultStore(objects), service=SERVICE,
                                     topic_prefix=settings.topic_prefix)
         stage = SearchStage(store, publisher)

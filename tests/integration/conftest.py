@@ -73,3 +73,25 @@ def tv_pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, trit
     require(DATASETS / "tv-identities")
     with running_pipeline() as p:
         yield p
+
+
+@pytest.fixture(scope="session")
+def _test_sealer(minio_endpoint: str) -> Any:
+    """The services seal pipeline payloads (lineup.kafka.sealing); tests that publish a stage's input or read
+    its output do the same with a sealer of their own, keys in the same object store."""
+    from lineup.devstack.minio import credentials
+    from lineup.kafka.sealing import KeyRing, Sealer
+    from lineup.objectstore import ObjectStore
+
+    return Sealer(KeyRing(ObjectStore(minio_endpoint, *credentials())))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sealer_per_module(_test_sealer: Any) -> Iterator[None]:
+    """Each module starts with the tests' sealer installed, also after a service built in-process (e.g.
+    test_search_service) installed its own."""
+    from lineup.kafka.sealing import install_sealer
+
+    install_sealer(_test_sealer)
+    yield
+    install_sealer(_test_sealer)

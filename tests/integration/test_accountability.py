@@ -381,8 +381,10 @@ def test_deletion_writes_an_erasure_receipt_listing_what_was_removed(api: Api, p
     assert list(receipt.face_ids) == [face_id] and receipt.reason == "request"
     store = ObjectStore("127.0.0.1:9000", *credentials())
     kinds = {o.bucket for o in receipt.objects}
-    assert kinds == {"lineup-crops", "lineup-images"}
-    assert not any(store.exists(o) for o in receipt.objects)
+    assert kinds == {"lineup-crops", "lineup-images", "lineup-jobs"}  # + the request's data key, result and task
+    keys = {o.key for o in receipt.objects}
+    assert {f"{pipeline.agency}/keys/{idx.request_id}", f"{pipeline.agency}/requests/{idx.request_id}"} <= keys
+    assert not any(store.exists(o) and store.get(o) for o in receipt.objects)  # an erased key is a tombstone
 
 
 def test_every_call_leaves_a_record_and_the_chain_verifies(api: Api, pipeline: Pipeline,

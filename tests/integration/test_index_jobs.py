@@ -59,7 +59,7 @@ def test_prefix_job_with_a_bad_image_and_a_manifest_job(pipeline: Pipeline, mini
     p = pipeline
     p.start_all()
     store = ObjectStore(minio_endpoint, *credentials())
-    prefix = f"{p.agency}/uploads/batch1/"
+    prefix = f"{p.agency}/images/uploads/batch1/"
     keys = _upload(store, prefix, _people(5, offset=500))
     store.put("lineup-images", f"{prefix}broken.jpg", b"\xff\xd8\xff\xe0 not a jpeg", "image/jpeg")
     with grpc.insecure_channel(f"127.0.0.1:{p.ports['ingest']}") as channel:
@@ -103,7 +103,7 @@ def test_job_resumes_after_the_owner_dies_without_duplicates(pipeline: Pipeline,
         p.start(name)
     owner = p.start("ingest", extra_env=fast_lease)
     store = ObjectStore(minio_endpoint, *credentials())
-    prefix = f"{p.agency}/uploads/batch2/"
+    prefix = f"{p.agency}/images/uploads/batch2/"
     _upload(store, prefix, _people(12, offset=600))
     with grpc.insecure_channel(f"127.0.0.1:{owner.port}") as channel:
         api = face_search_pb2_grpc.FaceSearchStub(channel)

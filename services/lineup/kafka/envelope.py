@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.context import Context
 
+from lineup.kafka.sealing import SealError, installed_sealer
 from lineup.telemetry import KafkaHeaders, extract_context, inject_headers
 from lineup.v1 import events_pb2
 
@@ -46,6 +47,11 @@ _PAYLOAD_FIELD = {
 
 
 def encode(env: events_pb2.Envelope, context: Context | None = None) -> tuple[bytes, KafkaHeaders]:
+    """The record value and headers; a pipeline payload is sealed with its request's data key when the
+    process has a sealer installed (every service does, see lineup.kafka.sealing)."""
+    sealer = installed_sealer()
+    if sealer is not None and sealer.needs_sealing(env):
+        env = sealer.seal(env)
     headers: KafkaHeaders = [
         ("content-type", CONTENT_TYPE),
         ("event-id", env.event_id.encode()),
@@ -78,4 +84,12 @@ def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | No
                             f"({SCHEMA_VERSION}); upgrade the consumer")
     if not env.WhichOneof("payload"):
         raise EnvelopeError("envelope has no payload")
+    if env.WhichOneof("payload") == "sealed":
+        sealer = installed_sealer()
+        if sealer is None:
+            raise EnvelopeError("sealed payload, but this process has no sealer to open it")
+        try:
+            env = sealer.unseal(env)
+        except SealError as exc:  # "erased" when the request's data key was deleted
+            raise EnvelopeError(exc.message) from None
     return Decoded(envelope=env, context=extract_context(headers))

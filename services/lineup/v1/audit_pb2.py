@@ -27,7 +27,7 @@ from lineup.v1 import admin_pb2 as lineup_dot_v1_dot_admin__pb2
 from lineup.v1 import common_pb2 as lineup_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lineup/v1/audit.proto\x12\tlineup.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15lineup/v1/admin.proto\x1a\x16lineup/v1/common.proto\"\x81\x01\n\x0e\x41uditCandidate\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x11\n\traw_score\x18\x03 \x01(\x02\x12\x12\n\nsimilarity\x18\x04 \x01(\x02\x12\x18\n\x10probe_face_index\x18\x05 \x01(\x05\x12\x0c\n\x04rank\x18\x06 \x01(\x05\"Y\n\x0e\x45rasureReceipt\x12\x10\n\x08\x66\x61\x63\x65_ids\x18\x01 \x03(\t\x12%\n\x07objects\x18\x02 \x03(\x0b\x32\x14.lineup.v1.ObjectRef\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xdf\x05\n\x0b\x41uditRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tagency_id\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x63tor_key_id\x18\x04 \x01(\t\x12\x14\n\x0c\x61\x63tor_holder\x18\x05 \x01(\t\x12$\n\x0b\x61\x63tor_roles\x18\x06 \x03(\x0e\x32\x0f.lineup.v1.Role\x12\x17\n\x0f\x61\x63tor_agency_id\x18\x07 \x01(\t\x12\x11\n\toperation\x18\x08 \x01(\t\x12\x15\n\rcollection_id\x18\t \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\n \x01(\t\x12\x0f\n\x07purpose\x18\x0b \x01(\t\x12\x15\n\rjustification\x18\x0c \x01(\t\x12\x1a\n\x12probe_image_sha256\x18\r \x01(\t\x12-\n\ncandidates\x18\x0e \x03(\x0b\x32\x19.lineup.v1.AuditCandidate\x12*\n\x08\x64\x65\x63ision\x18\x0f \x01(\x0e\x32\x18.lineup.v1.AuditDecision\x12\x13\n\x0bstatus_code\x18\x10 \x01(\x05\x12\x16\n\x0estatus_message\x18\x11 \x01(\t\x12\x12\n\nrequest_id\x18\x12 \x01(\t\x12\x10\n\x08trace_id\x18\x13 \x01(\t\x12\x11\n\tsearch_id\x18\x14 \x01(\t\x12\x10\n\x08grant_id\x18\x15 \x01(\t\x12*\n\x07\x65rasure\x18\x16 \x01(\x0b\x32\x19.lineup.v1.ErasureReceipt\x12\x34\n\x07\x64\x65tails\x18\x17 \x03(\x0b\x32#.lineup.v1.AuditRecord.DetailsEntry\x12\x10\n\x08sequence\x18\x1e \x01(\x03\x12\x11\n\tprev_hash\x18\x1f \x01(\t\x12\x0c\n\x04hash\x18  \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe9\x01\n\x18QueryAuditRecordsRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63tor_key_id\x18\x02 \x01(\t\x12\x11\n\toperation\x18\x03 \x01(\t\x12-\n\tfrom_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsearch_id\x18\x06 \x01(\t\x12$\n\x04page\x18\x07 \x01(\x0b\x32\x16.lineup.v1.PageRequest\"k\n\x19QueryAuditRecordsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.lineup.v1.AuditRecord\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.lineup.v1.PageResponse\"\x19\n\x17VerifyAuditChainRequest\"R\n\nBrokenLink\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xb4\x01\n\x18VerifyAuditChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x18\n\x10segments_checked\x18\x03 \x01(\x05\x12+\n\x0c\x66irst_broken\x18\x04 \x01(\x0b\x32\x15.lineup.v1.BrokenLink\x12\x15\n\rhead_sequence\x18\x05 \x01(\x03\x12\x11\n\thead_hash\x18\x06 \x01(\t*\x81\x01\n\rAuditDecision\x12\x1e\n\x1a\x41UDIT_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41UDIT_DECISION_ALLOWED\x10\x01\x12\x19\n\x15\x41UDIT_DECISION_DENIED\x10\x02\x12\x19\n\x15\x41UDIT_DECISION_FAILED\x10\x03\x32\xc4\x01\n\x05\x41udit\x12^\n\x11QueryAuditRecords\x12#.lineup.v1.QueryAuditRecordsRequest\x1a$.lineup.v1.QueryAuditRecordsResponse\x12[\n\x10VerifyAuditChain\x12\".lineup.v1.VerifyAuditChainRequest\x1a#.lineup.v1.VerifyAuditChainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15lineup/v1/audit.proto\x12\tlineup.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15lineup/v1/admin.proto\x1a\x16lineup/v1/common.proto\"\x81\x01\n\x0e\x41uditCandidate\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x11\n\traw_score\x18\x03 \x01(\x02\x12\x12\n\nsimilarity\x18\x04 \x01(\x02\x12\x18\n\x10probe_face_index\x18\x05 \x01(\x05\x12\x0c\n\x04rank\x18\x06 \x01(\x05\"\x81\x01\n\x0e\x45rasureReceipt\x12\x10\n\x08\x66\x61\x63\x65_ids\x18\x01 \x03(\t\x12%\n\x07objects\x18\x02 \x03(\x0b\x32\x14.lineup.v1.ObjectRef\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x08redacted\x18\x04 \x03(\x0b\x32\x14.lineup.v1.ObjectRef\"\xdf\x05\n\x0b\x41uditRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tagency_id\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x63tor_key_id\x18\x04 \x01(\t\x12\x14\n\x0c\x61\x63tor_holder\x18\x05 \x01(\t\x12$\n\x0b\x61\x63tor_roles\x18\x06 \x03(\x0e\x32\x0f.lineup.v1.Role\x12\x17\n\x0f\x61\x63tor_agency_id\x18\x07 \x01(\t\x12\x11\n\toperation\x18\x08 \x01(\t\x12\x15\n\rcollection_id\x18\t \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\n \x01(\t\x12\x0f\n\x07purpose\x18\x0b \x01(\t\x12\x15\n\rjustification\x18\x0c \x01(\t\x12\x1a\n\x12probe_image_sha256\x18\r \x01(\t\x12-\n\ncandidates\x18\x0e \x03(\x0b\x32\x19.lineup.v1.AuditCandidate\x12*\n\x08\x64\x65\x63ision\x18\x0f \x01(\x0e\x32\x18.lineup.v1.AuditDecision\x12\x13\n\x0bstatus_code\x18\x10 \x01(\x05\x12\x16\n\x0estatus_message\x18\x11 \x01(\t\x12\x12\n\nrequest_id\x18\x12 \x01(\t\x12\x10\n\x08trace_id\x18\x13 \x01(\t\x12\x11\n\tsearch_id\x18\x14 \x01(\t\x12\x10\n\x08grant_id\x18\x15 \x01(\t\x12*\n\x07\x65rasure\x18\x16 \x01(\x0b\x32\x19.lineup.v1.ErasureReceipt\x12\x34\n\x07\x64\x65tails\x18\x17 \x03(\x0b\x32#.lineup.v1.AuditRecord.DetailsEntry\x12\x10\n\x08sequence\x18\x1e \x01(\x03\x12\x11\n\tprev_hash\x18\x1f \x01(\t\x12\x0c\n\x04hash\x18  \x01(\t\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe9\x01\n\x18QueryAuditRecordsRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63tor_key_id\x18\x02 \x01(\t\x12\x11\n\toperation\x18\x03 \x01(\t\x12-\n\tfrom_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsearch_id\x18\x06 \x01(\t\x12$\n\x04page\x18\x07 \x01(\x0b\x32\x16.lineup.v1.PageRequest\"k\n\x19QueryAuditRecordsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.lineup.v1.AuditRecord\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.lineup.v1.PageResponse\"\x19\n\x17VerifyAuditChainRequest\"R\n\nBrokenLink\x12\x0f\n\x07segment\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xb4\x01\n\x18VerifyAuditChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x18\n\x10segments_checked\x18\x03 \x01(\x05\x12+\n\x0c\x66irst_broken\x18\x04 \x01(\x0b\x32\x15.lineup.v1.BrokenLink\x12\x15\n\rhead_sequence\x18\x05 \x01(\x03\x12\x11\n\thead_hash\x18\x06 \x01(\t*\x81\x01\n\rAuditDecision\x12\x1e\n\x1a\x41UDIT_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41UDIT_DECISION_ALLOWED\x10\x01\x12\x19\n\x15\x41UDIT_DECISION_DENIED\x10\x02\x12\x19\n\x15\x41UDIT_DECISION_FAILED\x10\x03\x32\xc4\x01\n\x05\x41udit\x12^\n\x11QueryAuditRecords\x12#.lineup.v1.QueryAuditRecordsRequest\x1a$.lineup.v1.QueryAuditRecordsResponse\x12[\n\x10VerifyAuditChain\x12\".lineup.v1.VerifyAuditChainRequest\x1a#.lineup.v1.VerifyAuditChainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,26 +36,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUDITRECORD_DETAILSENTRY']._loaded_options = None
   _globals['_AUDITRECORD_DETAILSENTRY']._serialized_options = b'8\001'
-  _globals['_AUDITDECISION']._serialized_start=1717
-  _globals['_AUDITDECISION']._serialized_end=1846
+  _globals['_AUDITDECISION']._serialized_start=1758
+  _globals['_AUDITDECISION']._serialized_end=1887
   _globals['_AUDITCANDIDATE']._serialized_start=117
   _globals['_AUDITCANDIDATE']._serialized_end=246
-  _globals['_ERASURERECEIPT']._serialized_start=248
-  _globals['_ERASURERECEIPT']._serialized_end=337
-  _globals['_AUDITRECORD']._serialized_start=340
-  _globals['_AUDITRECORD']._serialized_end=1075
-  _globals['_AUDITRECORD_DETAILSENTRY']._serialized_start=1029
-  _globals['_AUDITRECORD_DETAILSENTRY']._serialized_end=1075
-  _globals['_QUERYAUDITRECORDSREQUEST']._serialized_start=1078
-  _globals['_QUERYAUDITRECORDSREQUEST']._serialized_end=1311
-  _globals['_QUERYAUDITRECORDSRESPONSE']._serialized_start=1313
-  _globals['_QUERYAUDITRECORDSRESPONSE']._serialized_end=1420
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=1422
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=1447
-  _globals['_BROKENLINK']._serialized_start=1449
-  _globals['_BROKENLINK']._serialized_end=1531
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=1534
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=1714
-  _globals['_AUDIT']._serialized_start=1849
-  _globals['_AUDIT']._serialized_end=2045
+  _globals['_ERASURERECEIPT']._serialized_start=249
+  _globals['_ERASURERECEIPT']._serialized_end=378
+  _globals['_AUDITRECORD']._serialized_start=381
+  _globals['_AUDITRECORD']._serialized_end=1116
+  _globals['_AUDITRECORD_DETAILSENTRY']._serialized_start=1070
+  _globals['_AUDITRECORD_DETAILSENTRY']._serialized_end=1116
+  _globals['_QUERYAUDITRECORDSREQUEST']._serialized_start=1119
+  _globals['_QUERYAUDITRECORDSREQUEST']._serialized_end=1352
+  _globals['_QUERYAUDITRECORDSRESPONSE']._serialized_start=1354
+  _globals['_QUERYAUDITRECORDSRESPONSE']._serialized_end=1461
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=1463
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=1488
+  _globals['_BROKENLINK']._serialized_start=1490
+  _globals['_BROKENLINK']._serialized_end=1572
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=1575
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=1755
+  _globals['_AUDIT']._serialized_start=1890
+  _globals['_AUDIT']._serialized_end=2086
 # @@protoc_insertion_point(module_scope)

@@ -40,14 +40,16 @@ class AuditCandidate(_message.Message):
     def __init__(self, face_id: _Optional[str] = ..., user_id: _Optional[str] = ..., raw_score: _Optional[float] = ..., similarity: _Optional[float] = ..., probe_face_index: _Optional[int] = ..., rank: _Optional[int] = ...) -> None: ...
 
 class ErasureReceipt(_message.Message):
-    __slots__ = ("face_ids", "objects", "reason")
+    __slots__ = ("face_ids", "objects", "reason", "redacted")
     FACE_IDS_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REDACTED_FIELD_NUMBER: _ClassVar[int]
     face_ids: _containers.RepeatedScalarFieldContainer[str]
     objects: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectRef]
     reason: str
-    def __init__(self, face_ids: _Optional[_Iterable[str]] = ..., objects: _Optional[_Iterable[_Union[_common_pb2.ObjectRef, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+    redacted: _containers.RepeatedCompositeFieldContainer[_common_pb2.ObjectRef]
+    def __init__(self, face_ids: _Optional[_Iterable[str]] = ..., objects: _Optional[_Iterable[_Union[_common_pb2.ObjectRef, _Mapping]]] = ..., reason: _Optional[str] = ..., redacted: _Optional[_Iterable[_Union[_common_pb2.ObjectRef, _Mapping]]] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
     __slots__ = ("record_id", "time", "agency_id", "actor_key_id", "actor_holder", "actor_roles", "actor_agency_id", "operation", "collection_id", "case_id", "purpose", "justification", "probe_image_sha256", "candidates", "decision", "status_code", "status_message", "request_id", "trace_id", "search_id", "grant_id", "erasure", "details", "sequence", "prev_hash", "hash")

@@ -41,7 +41,7 @@ class Actor(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., holder: _Optional[str] = ..., agency_id: _Optional[str] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("event_id", "request_id", "agency_id", "actor", "created_at", "schema_version", "producer", "image_accepted", "faces_detected", "faces_embedded", "pipeline_result", "audit_record", "dead_letter")
+    __slots__ = ("event_id", "request_id", "agency_id", "actor", "created_at", "schema_version", "producer", "image_accepted", "faces_detected", "faces_embedded", "pipeline_result", "audit_record", "dead_letter", "sealed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class Envelope(_message.Message):
     PIPELINE_RESULT_FIELD_NUMBER: _ClassVar[int]
     AUDIT_RECORD_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTER_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     request_id: str
     agency_id: str
@@ -68,7 +69,18 @@ class Envelope(_message.Message):
     pipeline_result: PipelineResult
     audit_record: _audit_pb2.AuditRecord
     dead_letter: DeadLetter
-    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., actor: _Optional[_Union[Actor, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., producer: _Optional[str] = ..., image_accepted: _Optional[_Union[ImageAccepted, _Mapping]] = ..., faces_detected: _Optional[_Union[FacesDetected, _Mapping]] = ..., faces_embedded: _Optional[_Union[FacesEmbedded, _Mapping]] = ..., pipeline_result: _Optional[_Union[PipelineResult, _Mapping]] = ..., audit_record: _Optional[_Union[_audit_pb2.AuditRecord, _Mapping]] = ..., dead_letter: _Optional[_Union[DeadLetter, _Mapping]] = ...) -> None: ...
+    sealed: SealedPayload
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., actor: _Optional[_Union[Actor, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., producer: _Optional[str] = ..., image_accepted: _Optional[_Union[ImageAccepted, _Mapping]] = ..., faces_detected: _Optional[_Union[FacesDetected, _Mapping]] = ..., faces_embedded: _Optional[_Union[FacesEmbedded, _Mapping]] = ..., pipeline_result: _Optional[_Union[PipelineResult, _Mapping]] = ..., audit_record: _Optional[_Union[_audit_pb2.AuditRecord, _Mapping]] = ..., dead_letter: _Optional[_Union[DeadLetter, _Mapping]] = ..., sealed: _Optional[_Union[SealedPayload, _Mapping]] = ...) -> None: ...
+
+class SealedPayload(_message.Message):
+    __slots__ = ("algorithm", "nonce", "ciphertext")
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    algorithm: str
+    nonce: bytes
+    ciphertext: bytes
+    def __init__(self, algorithm: _Optional[str] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
 
 class PipelineTask(_message.Message):
     __slots__ = ("operation", "collection_id", "owner_agency_id", "image", "image_sha256", "image_width", "image_height", "external_image_id", "max_faces", "quality_filter", "largest_face_only", "max_matches", "min_raw_score", "context", "job_id", "reply_topic", "face_model_version", "probe")

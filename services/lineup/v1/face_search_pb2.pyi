@@ -572,7 +572,7 @@ class JobItemError(_message.Message):
     def __init__(self, object_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "collection_id", "state", "images_total", "images_done", "images_failed", "faces_indexed", "progress", "errors", "created_at", "updated_at")
+    __slots__ = ("job_id", "collection_id", "state", "images_total", "images_done", "images_failed", "faces_indexed", "progress", "errors", "created_at", "updated_at", "reason")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -584,6 +584,7 @@ class Job(_message.Message):
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     collection_id: str
     state: JobState
@@ -595,7 +596,8 @@ class Job(_message.Message):
     errors: _containers.RepeatedCompositeFieldContainer[JobItemError]
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, job_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., images_total: _Optional[int] = ..., images_done: _Optional[int] = ..., images_failed: _Optional[int] = ..., faces_indexed: _Optional[int] = ..., progress: _Optional[float] = ..., errors: _Optional[_Iterable[_Union[JobItemError, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    reason: str
+    def __init__(self, job_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., images_total: _Optional[int] = ..., images_done: _Optional[int] = ..., images_failed: _Optional[int] = ..., faces_indexed: _Optional[int] = ..., progress: _Optional[float] = ..., errors: _Optional[_Iterable[_Union[JobItemError, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)

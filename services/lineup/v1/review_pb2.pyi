@@ -27,6 +27,7 @@ class CandidateReviewState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CANDIDATE_REVIEW_STATE_NOT_A_MATCH: _ClassVar[CandidateReviewState]
     CANDIDATE_REVIEW_STATE_INCONCLUSIVE: _ClassVar[CandidateReviewState]
     CANDIDATE_REVIEW_STATE_DISPUTED: _ClassVar[CandidateReviewState]
+    CANDIDATE_REVIEW_STATE_ERASED: _ClassVar[CandidateReviewState]
 REVIEW_DECISION_UNSPECIFIED: ReviewDecision
 REVIEW_DECISION_POSSIBLE_LEAD: ReviewDecision
 REVIEW_DECISION_NOT_A_MATCH: ReviewDecision
@@ -38,6 +39,7 @@ CANDIDATE_REVIEW_STATE_CONFIRMED_LEAD: CandidateReviewState
 CANDIDATE_REVIEW_STATE_NOT_A_MATCH: CandidateReviewState
 CANDIDATE_REVIEW_STATE_INCONCLUSIVE: CandidateReviewState
 CANDIDATE_REVIEW_STATE_DISPUTED: CandidateReviewState
+CANDIDATE_REVIEW_STATE_ERASED: CandidateReviewState
 
 class ReviewEntry(_message.Message):
     __slots__ = ("reviewer_key_id", "reviewer_holder", "decision", "notes", "time")
