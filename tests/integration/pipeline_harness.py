@@ -23,6 +23,7 @@ from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, internal_token, m
 from lineup.devstack.base import stack_paths
 from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
 from lineup.devstack.minio import credentials
+from tests.integration.waiting import PATIENT_S
 
 
 class _AddMetadata(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
@@ -50,7 +51,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_serving(port: int, timeout_s: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_serving(port: int, timeout_s: float = PATIENT_S, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -85,7 +86,7 @@ class Pipeline:
     _keys: dict[tuple[str, str, tuple[int, ...]], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        ensure_topics(LOCAL_BOOTSTRAP, self.prefix)
+        ensure_topics(LOCAL_BOOTSTRAP, self.prefix, timeout_s=PATIENT_S)
         for name in ("ingest", "detection", "embedding", "search", "audit"):
             self.ports[name] = free_port()
 

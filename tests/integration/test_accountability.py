@@ -30,6 +30,7 @@ from lineup.v1 import (
 )
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
+from tests.integration.waiting import PATIENT_S, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -270,15 +271,9 @@ def _records(api: Api, md: list[tuple[str, str]], **query: Any) -> list[audit_pb
     return list(resp.records)
 
 
-def _eventually(fn: Callable[[], Any], done: Callable[[Any], bool] = bool, timeout_s: float = 60.0) -> Any:
-    """Poll `fn` until its value is the exact state the test asserts (`done`), or the deadline passes; the
-    caller then asserts on the last value, so a slow machine waits longer instead of failing early."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = fn()
-        if done(got) or time.monotonic() > deadline:
-            return got
-        time.sleep(0.5)
+def _eventually(fn: Callable[[], Any], done: Callable[[Any], bool] = bool, timeout_s: float = PATIENT_S) -> Any:
+    """`waiting.wait_until`: poll until the exact state the caller then asserts, or the deadline."""
+    return wait_until(fn, done, timeout_s=timeout_s)
 
 
 def test_sharing_is_granted_audited_in_both_trails_and_revocable(api: Api, pipeline: Pipeline,
@@ -425,16 +420,17 @@ def test_retention_erases_expired_faces_and_probes_with_receipts(api: Api, pipel
                                                              "LINEUP_RETENTION_INTERVAL_S": "1"})
     try:
         listed = _eventually(lambda: not api.faces.ListFaces(face_search_pb2.ListFacesRequest(
-            collection_id="short"), metadata=md, timeout=30).faces, timeout_s=90)
+            collection_id="short"), metadata=md, timeout=30).faces)
         assert listed, "faces past their collection's retention were not erased"
         store = ObjectStore("127.0.0.1:9000", *credentials())
-        assert _eventually(lambda: not list(store.list("lineup-images", f"{agency}/probes/")), timeout_s=90)
+        assert _eventually(lambda: not list(store.list("lineup-images", f"{agency}/probes/")))
         def receipts() -> list[audit_pb2.AuditRecord]:
             recs = [r for r in _records(api, md, operation="lineup.v1.Retention/Sweep")
                     if r.erasure.reason == "retention"]
-            return recs if {r.details.get("retention.kind") for r in recs} == {"faces", "probes"} else []
+            return recs
 
-        recs = _eventually(receipts, timeout_s=60)
+        recs = _eventually(receipts, done=lambda rs: {r.details.get("retention.kind") for r in rs} == {
+            "faces", "probes"} and any(r.collection_id == "short" and r.erasure.face_ids for r in rs))
         kinds = {r.details.get("retention.kind") for r in recs}
         assert kinds == {"faces", "probes"}, recs
         assert any(r.collection_id == "short" and r.erasure.face_ids for r in recs)

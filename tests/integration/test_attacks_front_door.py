@@ -29,6 +29,7 @@ from lineup.v1 import (
 )
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
+from tests.integration.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -75,16 +76,6 @@ def _code(fn: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     except grpc.RpcError as exc:
         return exc.code(), exc.details() or ""  # type: ignore[attr-defined]
     return grpc.StatusCode.OK, ""
-
-
-def _until(fn: Callable[[], Any], done: Callable[[Any], bool], timeout_s: float = 90.0) -> Any:
-    """Poll until `done(value)` (the exact state the test asserts) or the deadline; returns the last value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = fn()
-        if done(got) or time.monotonic() > deadline:
-            return got
-        time.sleep(0.5)
 
 
 def _records(api: Api, md: list[tuple[str, str]], **query: Any) -> list[audit_pb2.AuditRecord]:
@@ -205,7 +196,7 @@ def test_an_oversized_justification_is_refused_audited_and_wedges_nothing(api: A
     for who in ("md_a", "md_b"):
         resp, _ = _search(api, world[who], _photos("sheldon")[1])
         assert resp.results
-    recs = _until(lambda: [r for r in _records(api, md, case_id="CASE-HUGE")], done=lambda rs: len(rs) == 2)
+    recs = wait_until(lambda: [r for r in _records(api, md, case_id="CASE-HUGE")], done=lambda rs: len(rs) == 2)
     assert len(recs) == 2 and all(r.decision == audit_pb2.AUDIT_DECISION_FAILED for r in recs)
     assert all(len(r.justification) <= 4096 and "sha256=" in r.justification for r in recs)
 
@@ -241,7 +232,7 @@ def test_unknown_enum_values_change_nothing_and_are_audited(api: Api, pipeline: 
         return [r for r in _records(api, admin) if r.operation in ops and r.decision == audit_pb2.AUDIT_DECISION_FAILED
                 and ("UNKNOWN(99)" in r.details.get("request.decision", "")
                      or "UNKNOWN(99)" in r.details.get("request.roles", ""))]
-    recs = _until(failed, done=lambda rs: len(rs) == 2)
+    recs = wait_until(failed, done=lambda rs: len(rs) == 2)
     assert {r.operation for r in recs} == ops
 
 
@@ -261,7 +252,7 @@ def test_bad_protobuf_unknown_methods_and_bad_keys_are_audited_as_denied(api: Ap
     def denied() -> list[audit_pb2.AuditRecord]:
         return [r for r in _records(api, md) if r.decision == audit_pb2.AUDIT_DECISION_DENIED and r.operation in
                 {"lineup.v1.FaceSearch/SearchFacesByImage", "lineup.v1.FaceSearch/ExportEverything"}]
-    recs = _until(denied, done=lambda rs: len(rs) == 3)
+    recs = wait_until(denied, done=lambda rs: len(rs) == 3)
     assert sorted(r.status_code for r in recs) == sorted([3, 8, 12])
 
 

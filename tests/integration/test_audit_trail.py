@@ -8,12 +8,11 @@ runs on its own topic prefix and consumer group, so runs never see each other's 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient
 
 from audit.writer import AuditWriter
 from ingest.audit_api import AuditServicer
@@ -30,6 +29,7 @@ from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
 from lineup.v1 import audit_pb2, common_pb2
 from tests.integration.pipeline_harness import Pipeline
+from tests.integration.waiting import group_caught_up, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -142,22 +142,12 @@ def _stored(log: AuditLog, agencies: list[str]) -> list[audit_pb2.AuditRecord]:
     return [r for agency in agencies for r in log.records(agency)]
 
 
-def _wait_for(what: str, check: object, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} after {timeout_s:.0f}s")
-        time.sleep(0.5)
+def _stored_ids(log: AuditLog, agencies: list[str]) -> list[str]:
+    return sorted(r.record_id for r in _stored(log, agencies))
 
 
 def _group_caught_up(group: str, topic: str) -> bool:
-    consumer = KafkaConsumer(bootstrap_servers=LOCAL_BOOTSTRAP, group_id=group, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        ends = consumer.end_offsets(tps)
-        return bool(tps) and all((consumer.committed(tp) or 0) == ends[tp] for tp in tps)
-    finally:
-        consumer.close()
+    return group_caught_up(LOCAL_BOOTSTRAP, group, topic)
 
 
 def test_writer_killed_mid_stream_loses_and_duplicates_nothing(store: ObjectStore, chains: list[str],
@@ -176,27 +166,41 @@ def test_writer_killed_mid_stream_loses_and_duplicates_nothing(store: ObjectStor
             producer.send(topic, new_envelope(rec, request_id=rec.request_id, agency_id=rec.agency_id,
                                               producer="audit-test"), key=rec.agency_id)
 
-    half = WRITER_RECORDS // 2
+    # The second half is published while the writer is killed: its first records go out before the kill
+    # (`in_flight`), the rest only after it (`killed`), so the kill always lands mid-stream (a fixed sleep
+    # could land after everything was stored, or before anything of the second half was sent).
+    in_flight, killed = threading.Event(), threading.Event()
+    half, early = WRITER_RECORDS // 2, 100
+
+    def publish_second_half() -> None:
+        publish(records[half:half + early])
+        in_flight.set()
+        killed.wait(timeout=600)
+        publish(records[half + early:])
+
+    expected = sorted(r.record_id for r in records)
     try:
         first = p.start("audit", extra_env=writer_env)
         publish(records[:half])
-        _wait_for("the writer stored nothing", lambda: len(_stored(log, agencies)) >= 200, 60)
-        second_half = threading.Thread(target=publish, args=(records[half:],))
+        assert len(wait_until(lambda: _stored(log, agencies), lambda got: len(got) >= 200)) >= 200, \
+            "the writer stored fewer than 200 records"
+        second_half = threading.Thread(target=publish_second_half, daemon=True)
         second_half.start()
-        time.sleep(0.3)
+        assert in_flight.wait(timeout=120), "the second half was not being published"
         p.kill(first)  # SIGKILL: no graceful stop, whatever was in hand is uncommitted
+        killed.set()
         stored_at_kill = len(_stored(log, agencies))
         assert 200 <= stored_at_kill < WRITER_RECORDS
-        second_half.join(timeout=120)
+        second_half.join(timeout=300)
         assert not second_half.is_alive()
         p.start("audit", extra_env=writer_env)
-        _wait_for("not every record stored", lambda: len(_stored(log, agencies)) >= WRITER_RECORDS, 120)
-        _wait_for("offsets not committed", lambda: _group_caught_up(group, topic), 60)
+        wait_until(lambda: _stored_ids(log, agencies), lambda got: got == expected, timeout_s=300, interval_s=1)
+        assert wait_until(lambda: _group_caught_up(group, topic), timeout_s=300), "offsets not committed"
 
         # exactly once, each in its own agency's chain, in publication order within a chain
         stored = _stored(log, agencies)
         assert len(stored) == WRITER_RECORDS
-        assert sorted(r.record_id for r in stored) == sorted(r.record_id for r in records)
+        assert sorted(r.record_id for r in stored) == expected
         for agency in agencies:
             ids = [r.record_id for r in log.records(agency)]
             assert ids == [r.record_id for r in records if r.agency_id == agency]
@@ -216,7 +220,7 @@ def test_writer_killed_mid_stream_loses_and_duplicates_nothing(store: ObjectStor
         assert list(deleted) == [group], deleted
         assert not _group_caught_up(group, topic)  # the offsets are gone: everything will be redelivered
         replay = p.start("audit", extra_env=writer_env)
-        _wait_for("the replay was not consumed", lambda: _group_caught_up(group, topic), 120)
+        assert wait_until(lambda: _group_caught_up(group, topic), timeout_s=300), "the replay was not consumed"
         assert len(_stored(log, agencies)) == WRITER_RECORDS
         assert sum(len(log.segment_keys(a)) for a in agencies) == segments
         assert all(log.verify(a).intact for a in agencies)
@@ -225,6 +229,7 @@ def test_writer_killed_mid_stream_loses_and_duplicates_nothing(store: ObjectStor
         print(f"stored at SIGKILL: {stored_at_kill}/{WRITER_RECORDS}; segments: {segments}; "
               f"replay batches skipped: {skipped}")
     finally:
+        killed.set()  # never leave the publisher thread waiting when the test failed early
         producer.close()
         p.stop_all()
 
@@ -281,7 +286,8 @@ def test_crash_after_the_segment_write_before_the_commit_stores_nothing_twice(
         loop = threading.Thread(target=second.run)
         loop.start()
         try:
-            _wait_for("not every record stored", lambda: len(list(log.records(agency))) >= len(records), 60)
+            wait_until(lambda: [r.record_id for r in log.records(agency)],
+                       lambda got: got == [r.record_id for r in records])
         finally:
             second.stop()
             loop.join(timeout=30)

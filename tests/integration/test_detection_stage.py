@@ -41,6 +41,7 @@ from lineup.topology import topic_names
 from lineup.v1 import common_pb2, detection_pb2, detection_pb2_grpc, events_pb2
 from tests.face_data import CROWD, CROWD_FACES, lfw_images, models_root, require
 from tests.integration.pipeline_harness import internal_channel
+from tests.integration.waiting import PATIENT_S
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_serving(port: int, proc: subprocess.Popen[str], timeout_s: float = 45.0) -> None:
+def wait_serving(port: int, proc: subprocess.Popen[str], timeout_s: float = PATIENT_S) -> None:
     """Until the health check says SERVING (or the process died, with its output in the failure)."""
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -132,11 +133,15 @@ class TopicReader:
 
     def _poll(self) -> None:
         if self._consumer is None:
-            self._consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-            parts = self._consumer.partitions_for_topic(self.topic) or set()
-            tps = [TopicPartition(self.topic, p) for p in parts]
-            self._consumer.assign(tps)
-            self._consumer.seek_to_beginning(*tps)
+            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            tps = [TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic) or ()]
+            if not tps:  # metadata not there yet: try again on the next poll rather than read nothing forever
+                consumer.close()
+                time.sleep(0.3)
+                return
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            self._consumer = consumer
         for records in self._consumer.poll(timeout_ms=300).values():
             for r in records:
                 self.seen.append((decode(r.value, r.headers).envelope, list(r.headers or [])))
@@ -146,8 +151,8 @@ class TopicReader:
         headers = next(dict(h) for e, h in self.seen if e.request_id == request_id)
         return headers["traceparent"].decode().split("-")[1]
 
-    def wait(self, request_id: str, count: int = 1, timeout_s: float = 30.0) -> list[events_pb2.Envelope]:
-        """The envelopes of `request_id`, once at least `count` arrived."""
+    def wait(self, request_id: str, count: int = 1, timeout_s: float = PATIENT_S) -> list[events_pb2.Envelope]:
+        """The envelopes of `request_id`, once at least `count` arrived (the tests use the first `count`)."""
         deadline = time.monotonic() + timeout_s
         while True:
             found = [e for e, _ in self.seen if e.request_id == request_id]
@@ -157,6 +162,25 @@ class TopicReader:
                 pytest.fail(f"{self.topic}: {len(found)} of {count} message(s) for request {request_id} "
                             f"within {timeout_s:.0f}s")
             self._poll()
+
+    def read_to_end(self, timeout_s: float = PATIENT_S) -> list[tuple[events_pb2.Envelope, list[tuple[str, bytes]]]]:
+        """`seen` once it holds every record now on the topic.
+
+        For checks of what was *not* published, or of how many were: on a reader that stopped at the
+        record it waited for, such a check passes whatever else the service published."""
+        deadline = time.monotonic() + timeout_s
+        while self._consumer is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.topic}: no partitions within {timeout_s:.0f}s")
+            self._poll()
+        consumer = self._consumer
+        tps = list(consumer.assignment())
+        ends = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.topic}: could not read to its end within {timeout_s:.0f}s")
+            self._poll()
+        return self.seen
 
     def close(self) -> None:
         if self._consumer is not None:
@@ -347,7 +371,8 @@ def test_corrupt_image_is_dead_lettered_and_fails_the_request(detection: Detecti
     assert "image" in letter.reason
     result = detection.results.wait(rid)[0].pipeline_result
     assert result.error_code == INVALID_ARGUMENT and result.error_message == letter.reason
-    assert not detection.detected.seen or all(e.request_id != rid for e, _ in detection.detected.seen)
+    # everything detection published before it failed the request is on the topic by now: read all of it
+    assert all(e.request_id != rid for e, _ in detection.detected.read_to_end())
 
 
 def test_detect_rpc_with_bytes_and_object_refs(detection: Detection) -> None:

@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from lineup.devstack.kafka import ensure_topics
 from lineup.topology import TOPICS
+from tests.integration.waiting import PATIENT_S
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,8 @@ def _consumer(bootstrap: str, topic: str, group: str) -> KafkaConsumer:
                          session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
 
 
-def _first_record(consumer: KafkaConsumer, timeout_s: float = 15.0) -> Any:
+def _first_record(consumer: KafkaConsumer, timeout_s: float = PATIENT_S) -> Any:
+    """The first record the group member is given (joining a group can take a while on a loaded machine)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=500, max_records=1).values():
@@ -109,7 +111,7 @@ def test_ensure_topics_creates_missing_and_grows_short_topics(kafka_bootstrap: s
     admin.create_topics({prefix + short.name: {"num_partitions": 1, "replication_factor": 1}},
                         wait_for_metadata=True)
     try:
-        outcome = ensure_topics(kafka_bootstrap, prefix, timeout_s=20)
+        outcome = ensure_topics(kafka_bootstrap, prefix, timeout_s=120)
         assert outcome[prefix + short.name] == ("grown" if short.partitions > 1 else "ok")
         assert all(outcome[n] == "created" for n in names[1:])
         described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from kafka import KafkaAdminClient
 from lineup.v1 import common_pb2, face_search_pb2, face_search_pb2_grpc
 from tests.face_data import LFW_DEV, require
 from tests.integration.pipeline_harness import Pipeline
+from tests.integration.waiting import PATIENT_S, committed_and_end, pipeline_idle, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -72,16 +74,19 @@ def test_two_detection_replicas_share_partitions_without_duplicates(pipeline: Pi
     p.start("detection", replica=1)
     p.start("ingest")
     group_id = f"{p.prefix}detection"
+
+    def owned(group: dict[str, Any]) -> list[set[tuple[str, int]]]:
+        return [{(a["topic"], part) for a in m["member_assignment"]["assigned_partitions"]
+                 for part in a["partitions"]} for m in group["members"]]
+
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    deadline = time.monotonic() + 60
-    while True:  # wait for the group to settle with both members
-        group = admin.describe_groups([group_id])[group_id]
-        if (len(group["members"]) == 2 and group["group_state"] == "Stable") or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    admin.close()
-    assignments = [{(a["topic"], part) for a in m["member_assignment"]["assigned_partitions"]
-                    for part in a["partitions"]} for m in group["members"]]
+    try:  # wait for the group to settle with both members, each owning partitions
+        group = wait_until(lambda: admin.describe_groups([group_id])[group_id],
+                           lambda g: len(g["members"]) == 2 and g["group_state"] == "Stable"
+                           and all(owned(g)))
+    finally:
+        admin.close()
+    assignments = owned(group)
     assert len(assignments) == 2 and all(assignments), "both replicas must own partitions"
     assert not assignments[0] & assignments[1], "a partition owned twice"
 
@@ -100,7 +105,8 @@ def test_two_detection_replicas_share_partitions_without_duplicates(pipeline: Pi
         assert sorted(stored) == sorted(indexed)  # exactly one face per accepted image, no duplicates
 
 
-def test_embedding_killed_mid_batch_resumes_with_every_image_indexed_once(pipeline: Pipeline) -> None:
+def test_embedding_killed_mid_batch_resumes_with_every_image_indexed_once(pipeline: Pipeline,
+                                                                          kafka_bootstrap: str) -> None:
     p = pipeline
     p.start_all()
     with grpc.insecure_channel(f"127.0.0.1:{p.ports['ingest']}") as channel:
@@ -108,26 +114,32 @@ def test_embedding_killed_mid_batch_resumes_with_every_image_indexed_once(pipeli
         api.CreateCollection(face_search_pb2.CreateCollectionRequest(collection_id="crash"),
                              metadata=p.metadata(), timeout=30)
         photos = _single_face_photos(24, offset=300)
+
+        def embedded_so_far() -> int:
+            committed, _ = committed_and_end(kafka_bootstrap, f"{p.prefix}embedding",
+                                             f"{p.prefix}lineup.faces.detected")
+            return sum(committed.values())
+
         with ThreadPoolExecutor(max_workers=1) as runner:
             pending = runner.submit(_index_all, api, p, "crash", photos)
-            # kill the embedder while the burst is in flight, then bring it back
+            # kill the embedder while the burst is in flight: once it has demonstrably embedded part of it
+            # (a fixed sleep could kill it before any image reached it, or after the burst), then bring it back
             embedding = p.find("embedding")[0]
-            time.sleep(2.0)
+            assert wait_until(embedded_so_far, lambda n: n >= 1, interval_s=0.2) >= 1, "nothing was embedded"
+            assert not pending.done(), "the burst finished before the embedder could be killed"
             assert p.kill(embedding, signal.SIGKILL) == -signal.SIGKILL
-            time.sleep(1.0)
+            time.sleep(1.0)  # an outage of a second, not a synchronisation
             p.start("embedding")
             results = pending.result(timeout=600)
         answered = [r for r in results if isinstance(r, face_search_pb2.IndexFacesResponse)]
         timed_out = [r for r in results if isinstance(r, grpc.RpcError)
                      and r.code() == grpc.StatusCode.DEADLINE_EXCEEDED]  # type: ignore[attr-defined]
         assert len(answered) + len(timed_out) == len(photos)
-        # every accepted image ends up indexed exactly once, whether its caller waited or not
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            stored = _all_face_ids(api, p, "crash")
-            if len(stored) >= len([r for r in answered if r.face_records]) + len(timed_out):
-                break
-            time.sleep(1)
+        # every accepted image ends up indexed exactly once, whether its caller waited or not: wait until
+        # every stage has handled everything (a redelivered message included), so the index is final
+        assert wait_until(lambda: pipeline_idle(kafka_bootstrap, p.prefix), timeout_s=2 * PATIENT_S, interval_s=1), \
+            "the pipeline did not finish the burst"
+        stored = _all_face_ids(api, p, "crash")
         assert len(stored) == len(set(stored)), "duplicate face ids in the index"
         expected = {r.face_records[0].face.face_id for r in answered if r.face_records}
         assert expected <= set(stored)

@@ -4,7 +4,6 @@ processing, retries of transient failures and the dead-letter topic."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -21,6 +20,7 @@ from lineup.kafka.envelope import Decoded, decode, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.telemetry import setup_telemetry
 from lineup.v1 import events_pb2
+from tests.integration.waiting import committed_and_end, read_to_end, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -77,15 +77,14 @@ def test_consumer_processes_retries_dead_letters_and_commits(kafka_bootstrap: st
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
 
-    letters: list[events_pb2.DeadLetter] = []
-    reader = KafkaConsumer(dead, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
-                           consumer_timeout_ms=1000, enable_auto_commit=False)
-    deadline = time.monotonic() + 60
-    while (len(letters) < 2 or len(handled) < 2) and time.monotonic() < deadline:
-        letters.extend(decode(r.value, r.headers).envelope.dead_letter for r in reader)
-    reader.close()
+    # done when every record is committed (each only after it was handled or dead-lettered); then the dead
+    # letters are read to the topic's end, so a surplus letter would be counted too
+    group = consumer_group(consumer)
+    wait_until(lambda: committed_and_end(kafka_bootstrap, group, work)[0], lambda got: got == {0: 4})
+    letters = [decode(r.value, r.headers).envelope.dead_letter for r in read_to_end(kafka_bootstrap, dead)]
     consumer.stop()
-    thread.join(timeout=30)
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the consumer loop did not stop"
 
     assert [label for label, _ in handled] == ["ok", "flaky"]
     assert flaky_calls == 2  # retried once after the transient error, then processed
@@ -99,8 +98,7 @@ def test_consumer_processes_retries_dead_letters_and_commits(kafka_bootstrap: st
     assert failures == ["r-bad:INVALID_ARGUMENT"]
 
     # every record was committed only after it was handled or dead-lettered
-    check = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=consumer_group(consumer),
-                          enable_auto_commit=False)
+    check = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
     assert check.committed(TopicPartition(work, 0)) == 4
     check.close()
     producer.close()

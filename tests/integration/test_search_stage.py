@@ -34,6 +34,7 @@ from lineup.topology import topic_names
 from lineup.v1 import common_pb2, events_pb2, search_pb2, search_pb2_grpc
 from search.store import database_name
 from tests.integration.pipeline_harness import internal_channel
+from tests.integration.waiting import PATIENT_S
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,8 @@ class Topic:
                                        consumer_timeout_ms=300)
         self.seen: dict[str, list[events_pb2.Envelope]] = {}
 
-    def wait(self, request_id: str, count: int = 1, timeout_s: float = 20.0) -> list[events_pb2.Envelope]:
+    def wait(self, request_id: str, count: int = 1, timeout_s: float = PATIENT_S) -> list[events_pb2.Envelope]:
+        """The envelopes of `request_id` once at least `count` arrived (the test uses the `count`-th)."""
         deadline = time.monotonic() + timeout_s
         while len(self.seen.get(request_id, [])) < count:
             assert time.monotonic() < deadline, f"{count} message(s) for {request_id} did not arrive"
@@ -130,7 +132,7 @@ def _start(prefix: str, port: int, bootstrap: str, minio: str, milvus: str, log:
                                 stderr=subprocess.STDOUT)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENT_S
         while True:
             assert proc.poll() is None, f"search exited with {proc.returncode}:\n{log.read_text()}"
             try:

@@ -4,7 +4,6 @@ spans for MinIO, Triton and Milvus: the services export OTLP to a collector this
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent import futures
@@ -16,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from lineup.v1 import common_pb2, face_search_pb2, face_search_pb2_grpc
 from tests.face_data import DATASETS, require
 from tests.integration.pipeline_harness import Pipeline, free_port
+from tests.integration.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -73,16 +73,26 @@ def test_one_trace_spans_every_hop(collector: tuple[Collector, int], kafka_boots
         codes = p.stop_all()  # SIGTERM flushes every service's spans
     assert all(c == 0 for c in codes.values()), codes
     trace_id = resp.provenance.trace_id
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    every_service = {"ingest", "detection", "embedding", "search"}
+
+    def complete(spans: list[tuple[str, str]]) -> bool:
+        """Everything the assertions below check: every service and every kind of hop in the trace."""
+        names = {n for _, n in spans}
+        return ({s for s, _ in spans} == every_service and "lineup.v1.FaceSearch/SearchFacesByImage" in names
+                and any(n.startswith("s3 ") for n in names)
+                and any(n.startswith("triton infer face_detector") for n in names)
+                and any(n.startswith("triton infer face_embedder") for n in names)
+                and any(n.startswith("milvus ") for n in names)
+                and any(n.endswith("process") for n in names) and any(n.endswith("publish") for n in names))
+
+    def spans_of_the_trace() -> list[tuple[str, str]]:
         with sink.lock:
-            spans = list(sink.spans.get(trace_id, []))
-        if {s for s, _ in spans} >= {"ingest", "detection", "embedding", "search"}:
-            break
-        time.sleep(0.5)
+            return list(sink.spans.get(trace_id, []))
+
+    spans = wait_until(spans_of_the_trace, complete, timeout_s=60)
     services = {s for s, _ in spans}
     names = {n for _, n in spans}
-    assert services == {"ingest", "detection", "embedding", "search"}, spans
+    assert services == every_service, spans
     assert "lineup.v1.FaceSearch/SearchFacesByImage" in names
     assert any(n.startswith("s3 ") for n in names)  # MinIO
     assert any(n.startswith("triton infer face_detector") for n in names)

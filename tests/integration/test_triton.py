@@ -118,7 +118,8 @@ def test_concurrent_requests_are_answered_separately(triton: Any) -> None:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a request got no answer"
     assert not errors
     for i, x in enumerate(inputs):
         np.testing.assert_allclose(results[i], x / np.linalg.norm(x, axis=1, keepdims=True), atol=1e-5)
