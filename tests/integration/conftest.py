@@ -94,4 +94,4 @@ def _sealer_per_module(_test_sealer: Any) -> Iterator[None]:
 
     install_sealer(_test_sealer)
     yield
-    install_sealer(_test_sealer)
+    install_sealer(None)  # nothing leaks into later modules (the unit tests run in the same process)
