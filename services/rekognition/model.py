@@ -45,8 +45,14 @@ def operation(name: str) -> OperationModel | None:
         return None
 
 
+#: Java regex classes in the model (tag keys and values) that Python's `re` lacks, by their nearest equivalent
+_JAVA_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\w", r"\p{Z}": r"\s"}
+
+
 @functools.lru_cache(maxsize=512)
 def _pattern(expr: str) -> re.Pattern[str]:
+    for java, python in _JAVA_CLASSES.items():
+        expr = expr.replace(java, python)
     return re.compile(expr)
 
 

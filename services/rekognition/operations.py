@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,9 +59,16 @@ def image_uuid(image_id: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def model_number(face_model_version: str) -> str:
+    """Rekognition's IndexFacesModelVersion is numeric ("7.0"); Lineup's versions are `<model>/<n>`: the number.
+    FaceModelVersion fields (free text in Rekognition) carry Lineup's full version."""
+    tail = face_model_version.rsplit("/", 1)[-1]
+    return tail if re.fullmatch(r"[0-9.]+", tail) else "0"
+
+
 def _face(f: common_pb2.Face) -> Json:
     out: Json = {"FaceId": f.face_id, "BoundingBox": _box(f.bounding_box), "ImageId": image_uuid(f.image_id),
-                 "Confidence": f.confidence, "IndexFacesModelVersion": f.face_model_version}
+                 "Confidence": f.confidence, "IndexFacesModelVersion": model_number(f.face_model_version)}
     if f.external_image_id:
         out["ExternalImageId"] = f.external_image_id
     if f.user_id:
@@ -89,8 +97,9 @@ def _reasons(u: common_pb2.UnindexedFace) -> list[str]:
     return [common_pb2.UnindexedReason.Name(r).removeprefix("UNINDEXED_REASON_") for r in u.reasons if r]
 
 
-def _quality_filter(params: Json) -> common_pb2.QualityFilter:
-    value = params.get("QualityFilter", "AUTO")
+def _quality_filter(params: Json, default: str = "NONE") -> common_pb2.QualityFilter:
+    """Rekognition's defaults: AUTO for IndexFaces, NONE for the searches and CompareFaces."""
+    value = params.get("QualityFilter", default)
     return common_pb2.QualityFilter.Value(f"QUALITY_FILTER_{value}")
 
 
@@ -195,7 +204,7 @@ def delete_collection(ctx: Context, p: Json) -> Json:
 def index_faces(ctx: Context, p: Json) -> Json:
     r = ctx.call("IndexFaces", face_search_pb2.IndexFacesRequest(
         collection_id=p["CollectionId"], image=_image(p), external_image_id=p.get("ExternalImageId", ""),
-        max_faces=p.get("MaxFaces", 0), quality_filter=_quality_filter(p)), "")
+        max_faces=p.get("MaxFaces", 0), quality_filter=_quality_filter(p, "AUTO")), "")
     return {"FaceRecords": [{"Face": _face(fr.face), "FaceDetail": _detail(fr.face_detail)} for fr in r.face_records],
             "FaceModelVersion": r.face_model_version,
             "UnindexedFaces": [{"Reasons": _reasons(u), "FaceDetail": _detail(u.face_detail)}

@@ -9,9 +9,9 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from rekognition import sigv4
 
 from lineup.identity import sessions
-from rekognition import sigv4
 
 KEY = "k" * 40
 
@@ -70,7 +70,7 @@ def test_missing_or_malformed_authorization() -> None:
 
 
 def test_a_signature_for_another_service_is_refused() -> None:
-    headers, body = _signed("s3cr3t", b"{}", service="s3")
+    headers, _ = _signed("s3cr3t", b"{}", service="s3")
     with pytest.raises(sigv4.SignatureError, match="correct service"):
         sigv4.parse_authorization(headers)
 
