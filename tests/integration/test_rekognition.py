@@ -22,7 +22,6 @@ import grpc
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from rekognition import model
 
 from lineup.devstack.accounts import session_signing_key
 from lineup.devstack.minio import credentials
@@ -38,6 +37,7 @@ from lineup.v1 import (
     session_pb2,
     session_pb2_grpc,
 )
+from rekognition import model
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
 

@@ -9,9 +9,9 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from rekognition import sigv4
 
 from lineup.identity import sessions
+from rekognition import sigv4
 
 KEY = "k" * 40
 
