@@ -432,3 +432,20 @@ def test_aws_cli_after_eval_of_lineup_session_start(pipeline: Pipeline, gallery:
 def test_every_operation_was_exercised_and_checked(checker: ShapeChecker) -> None:
     from rekognition.operations import OPERATIONS
     assert len(OPERATIONS) == 18 and checker.checked > 40 and checker.errors == []
+
+
+def test_the_local_stack_launches_it_next_to_ingest() -> None:
+    """`make demo` / `devstack up` start rekognition with ingest's session signing key, its HTTP port next to its
+    health port, and the same launcher as every service (no process is started here)."""
+    from lineup.devstack.services import SERVICE_PORTS, ServiceProcess, replica_port
+
+    rek, ingest = ServiceProcess("rekognition"), ServiceProcess("ingest")
+    env, ingest_env = rek.environment(), ingest.environment()
+    assert list(SERVICE_PORTS)[-1] == "rekognition"  # started after ingest
+    assert rek.ports == (50056, 50057) and env["LINEUP_HTTP_PORT"] == "50057"
+    assert env["LINEUP_SESSION_SIGNING_KEY"] == ingest_env["LINEUP_SESSION_SIGNING_KEY"] == session_signing_key()
+    assert env["LINEUP_INGEST_URL"] == "127.0.0.1:50051" and "LINEUP_BOOTSTRAP_ADMIN_KEY" not in env
+    every = {p for s in SERVICE_PORTS for n in range(1, 11)
+             for p in ServiceProcess(s, n).ports}  # health and HTTP ports of every replica: all distinct
+    assert len(every) == sum(len(ServiceProcess(s).ports) for s in SERVICE_PORTS) * 10
+    assert replica_port("rekognition", 2) == 50066
