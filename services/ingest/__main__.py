@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from ingest import admin_api, audit_api, review_api
+from ingest import admin_api, audit_api, review_api, sessions_api
 from ingest.access import Access
 from ingest.erasure import Eraser
 from ingest.gateway import PipelineGateway
@@ -47,7 +47,9 @@ def build(settings: IngestSettings) -> ServiceServer:
     jobs = JobRunner(store, gateway, image_limits(settings), identities, concurrency=settings.job_concurrency,
                      lease_s=settings.job_lease_s, not_enrolled=eraser.discard_enrolment)
     auditor = AuditEmitter(producer, settings.topic(AUDIT_TOPIC), "ingest")
-    servicer = FaceSearchServicer(settings, gateway, search, store, jobs, Access(identities), searches, eraser)
+    access = Access(identities)
+    servicer = FaceSearchServicer(settings, gateway, search, store, jobs, access, searches, eraser)
+    session_api = sessions_api.SessionsServicer(identities, access, settings.session_signing_key)
     admin = admin_api.AdminServicer(identities, lambda agency, cid: _collection_exists(search, agency, cid))
     review = review_api.ReviewServicer(searches)
     audit = audit_api.AuditServicer(AuditLog(store))
@@ -56,10 +58,12 @@ def build(settings: IngestSettings) -> ServiceServer:
 
     def register_all(server: grpc.Server) -> list[str]:
         return [*register(server, servicer), *admin_api.register(server, admin),
-                *review_api.register(server, review), *audit_api.register(server, audit)]
+                *review_api.register(server, review), *audit_api.register(server, audit),
+                *sessions_api.register(server, session_api)]
 
     return ServiceServer(settings=settings, register=register_all,
-                         authenticator=ApiKeyAuthenticator(identities, settings.bootstrap_admin_key), auditor=auditor,
+                         authenticator=ApiKeyAuthenticator(identities, settings.bootstrap_admin_key,
+                                                           settings.internal_token), auditor=auditor,
                          idempotency=idempotency,
                          workers=[waiter, jobs, retention], closers=[producer.close, search.close],
                          readiness=[producer.ready])

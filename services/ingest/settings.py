@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lineup.identity.keys import MIN_BOOTSTRAP_LEN
+from lineup.identity.sessions import MIN_SIGNING_KEY_LEN
 from lineup.settings import CommonSettings, SettingsError, env_name
 
 
@@ -24,6 +25,9 @@ class IngestSettings(CommonSettings):
     retention_day_s: float = 86400.0  # length of a retention "day"; tests and demos shorten it
     #: how long a client's idempotency key (x-request-id) replays the original outcome
     idempotency_ttl_s: float = 86400.0
+    #: the deployment's session signing key (a Secret shared with the rekognition service): session secrets are
+    #: derived from it and never stored. Empty: Sessions.CreateSession is refused (no Rekognition endpoint).
+    session_signing_key: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -32,6 +36,9 @@ class IngestSettings(CommonSettings):
         if self.bootstrap_admin_key and len(self.bootstrap_admin_key) < MIN_BOOTSTRAP_LEN:
             raise SettingsError(f"{env_name('bootstrap_admin_key')} is too short: use at least {MIN_BOOTSTRAP_LEN} "
                                 f"random characters (e.g. `openssl rand -base64 48`)")
+        if self.session_signing_key and len(self.session_signing_key) < MIN_SIGNING_KEY_LEN:
+            raise SettingsError(f"{env_name('session_signing_key')} is too short: use at least {MIN_SIGNING_KEY_LEN} "
+                                f"random characters")
         if self.idempotency_ttl_s <= 0:
             raise SettingsError(f"{env_name('idempotency_ttl_s')} must be > 0 seconds")
         if self.retention_interval_s <= 0 or self.retention_day_s <= 0:

@@ -34,6 +34,12 @@ class Principal:
     agency_id: str
     holder: str = ""
     roles: frozenset[str] = field(default_factory=frozenset)
+    #: set when the call is made under a session (lineup.identity.sessions): its id, case and purpose, which
+    #: ingest applies to every search of the call and writes to its audit record
+    session_id: str = ""
+    case_id: str = ""
+    purpose: str = ""
+    justification: str = ""
 
 
 class Authenticator(Protocol):

@@ -176,6 +176,8 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
                 if auth is not None:
                     auth.authorize(method, principal)
                 refused = False
+                if principal is not None and principal.session_id:
+                    bind_session(request, principal, draft)
                 if deps.auditor is not None:  # the public front door; internal callers hold the internal token
                     validate_request(request)
                 key = _idempotency_key(metadata)
@@ -230,6 +232,18 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
 
     return grpc.unary_unary_rpc_method_handler(call, request_deserializer=None,
                                                response_serializer=serialize_response)
+
+
+def bind_session(request: Any, principal: Principal, draft: AuditDraft) -> None:
+    """A call under a session searches for the session's case and purpose, whatever the request says: the
+    context is overwritten before policy checks and the audit record see it, so a session cannot be used for
+    another case than the one it was started for."""
+    draft.details["session_id"] = principal.session_id
+    if isinstance(request, Message) and "context" in request.DESCRIPTOR.fields_by_name:
+        ctx = request.context
+        if ctx.DESCRIPTOR.name == "SearchContext":
+            ctx.case_id, ctx.purpose, ctx.justification = (principal.case_id, principal.purpose,
+                                                           principal.justification)
 
 
 def _remember(idempotency: Idempotency, principal: Principal, key: str, request_id: str, code: grpc.StatusCode,

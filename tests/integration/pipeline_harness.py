@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, internal_token, mint_key
+from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, internal_token, mint_key, session_signing_key
 from lineup.devstack.base import stack_paths
 from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
 from lineup.devstack.minio import credentials
@@ -87,7 +87,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         ensure_topics(LOCAL_BOOTSTRAP, self.prefix, timeout_s=PATIENT_S)
-        for name in ("ingest", "detection", "embedding", "search", "audit"):
+        for name in ("ingest", "detection", "embedding", "search", "audit", "rekognition", "rekognition-http"):
             self.ports[name] = free_port()
 
     def env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -96,7 +96,9 @@ class Pipeline:
                 "LINEUP_MINIO_ACCESS_KEY": access, "LINEUP_MINIO_SECRET_KEY": secret,
                 "LINEUP_SEARCH_URL": f"127.0.0.1:{self.ports['search']}", "LINEUP_SHUTDOWN_GRACE_S": "3",
                 "LINEUP_SYNC_TIMEOUT_S": "60", "LINEUP_BOOTSTRAP_ADMIN_KEY": bootstrap_key(),
-                "LINEUP_INTERNAL_TOKEN": internal_token(), **(extra or {})}
+                "LINEUP_INTERNAL_TOKEN": internal_token(), "LINEUP_SESSION_SIGNING_KEY": session_signing_key(),
+                "LINEUP_INGEST_URL": f"127.0.0.1:{self.ports['ingest']}",
+                "LINEUP_HTTP_PORT": str(self.ports["rekognition-http"]), **(extra or {})}
 
     def start(self, name: str, *, replica: int = 0, extra_env: dict[str, str] | None = None) -> Running:
         port = self.ports[name] if replica == 0 else free_port()
@@ -110,7 +112,7 @@ class Pipeline:
         return run
 
     def start_all(self) -> None:
-        for name in ("search", "embedding", "detection", "audit", "ingest"):
+        for name in ("search", "embedding", "detection", "audit", "ingest", "rekognition"):
             self.start(name)
 
     def kill(self, run: Running, sig: int = signal.SIGKILL) -> int:
@@ -142,6 +144,11 @@ class Pipeline:
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.ports['ingest']}"
+
+    @property
+    def rekognition_url(self) -> str:
+        """The Rekognition-compatible HTTP endpoint of this pipeline (AWS_ENDPOINT_URL_REKOGNITION)."""
+        return f"http://127.0.0.1:{self.ports['rekognition-http']}"
 
     @property
     def internal_token(self) -> str:

@@ -27,6 +27,8 @@ from lineup.v1 import (
     face_search_pb2_grpc,
     review_pb2,
     review_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
 )
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
@@ -48,9 +50,11 @@ class Api:
         self.admin = admin_pb2_grpc.AdminStub(channel)
         self.audit = audit_pb2_grpc.AuditStub(channel)
         self.review = review_pb2_grpc.ReviewStub(channel)
+        self.sessions = session_pb2_grpc.SessionsStub(channel)
 
     def stub(self, service: str) -> Any:
-        return {"FaceSearch": self.faces, "Admin": self.admin, "Audit": self.audit, "Review": self.review}[service]
+        return {"FaceSearch": self.faces, "Admin": self.admin, "Audit": self.audit, "Review": self.review,
+                "Sessions": self.sessions}[service]
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +109,10 @@ def world(api: Api, pipeline: Pipeline) -> dict[str, Any]:
         collection_id="gallery", image=_img(_photos("amy")[2]), largest_face_only=True, context=CTX,
         threshold=common_pb2.Threshold(max_fmr=1e-3)), metadata=md, timeout=120)
     keys = api.admin.ListApiKeys(admin_pb2.ListApiKeysRequest(), metadata=md, timeout=30).keys
+    session = api.sessions.CreateSession(session_pb2.CreateSessionRequest(context=CTX), metadata=md, timeout=30)
     return {"faces": faces, "search_id": search.provenance.search_id, "search": search,
-            "key_id": keys[0].key_id, "image_sha": search.probe_image_sha256}
+            "key_id": keys[0].key_id, "image_sha": search.probe_image_sha256,
+            "session_id": session.session.session_id}
 
 
 def test_calls_without_a_valid_key_or_role_are_refused(api: Api, pipeline: Pipeline, world: dict[str, Any]) -> None:
@@ -222,6 +228,8 @@ def test_every_public_rpc_as_another_agency_reveals_nothing(api: Api, pipeline: 
         ("Review", "RecordDecision", rv.RecordDecisionRequest(search_id=world["search_id"], face_id=face,
                                                               decision=rv.REVIEW_DECISION_POSSIBLE_LEAD),
          rv.RecordDecisionRequest(search_id="0" * 32, face_id=face, decision=rv.REVIEW_DECISION_POSSIBLE_LEAD)),
+        ("Sessions", "RevokeSession", session_pb2.RevokeSessionRequest(session_id=world["session_id"]),
+         session_pb2.RevokeSessionRequest(session_id="LSES0000000000000000")),
     ]
     checked = set()
     for service, method, mine, none in denied:
@@ -230,8 +238,10 @@ def test_every_public_rpc_as_another_agency_reveals_nothing(api: Api, pipeline: 
         code2, msg2 = _code(lambda s=stub, r=none: s(r, metadata=other, timeout=120))  # type: ignore[misc]
         assert code in NOT_VISIBLE, (method, code, msg)
         assert code2 == code, (method, code, code2)
-        assert _norm(msg, "gallery", owner, world["key_id"], world["search_id"], "j-owner-job", world["image_sha"]) \
+        assert _norm(msg, "gallery", owner, world["key_id"], world["search_id"], "j-owner-job", world["image_sha"],
+                     world["session_id"]) \
             == _norm(msg2, "nowhere", "zz-none", f"{owner}-none", "0123456789abcdef", "0" * 32, "j-none", "0" * 64,
+                     "LSES0000000000000000",
                      "00/", world["image_sha"][:2] + "/", owner, "gallery"), (method, msg, msg2)
         checked.add(f"{service}/{method}")
     # RPCs that act only inside the caller's own agency: they succeed, and show none of the owner's data
@@ -251,6 +261,8 @@ def test_every_public_rpc_as_another_agency_reveals_nothing(api: Api, pipeline: 
          lambda r: all(rec.agency_id == f"{owner}-x" for rec in r.records)),
         ("Audit", "VerifyAuditChain", au.VerifyAuditChainRequest(), lambda r: r.intact),
         ("Review", "ListSearches", rv.ListSearchesRequest(), lambda r: not r.searches),
+        ("Sessions", "CreateSession", session_pb2.CreateSessionRequest(context=CTX),
+         lambda r: r.session.agency_id == f"{owner}-x"),
     ]
     for service, method, req, ok in own_scope:
         stub = getattr(api.stub(service), method)

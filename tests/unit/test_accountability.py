@@ -27,7 +27,7 @@ from lineup.identity.authenticator import ApiKeyAuthenticator
 from lineup.identity.store import IdentityStore, now_ts
 from lineup.objectstore import ObjectStore
 from lineup.scoring import load_score_model
-from lineup.v1 import admin_pb2, audit_pb2, common_pb2, face_search_pb2, review_pb2
+from lineup.v1 import admin_pb2, audit_pb2, common_pb2, face_search_pb2, review_pb2, session_pb2
 from tests.fakes import MemoryStore
 
 BOOT = "b" * 40
@@ -104,7 +104,7 @@ def test_bootstrap_credential_is_a_deployment_admin_without_face_access(identiti
 def _public_methods() -> list[str]:
     out = []
     for module, name in ((face_search_pb2, "FaceSearch"), (admin_pb2, "Admin"), (audit_pb2, "Audit"),
-                         (review_pb2, "Review")):
+                         (review_pb2, "Review"), (session_pb2, "Sessions")):
         svc = module.DESCRIPTOR.services_by_name[name]
         out += [f"/{svc.full_name}/{m.name}" for m in svc.methods]
     return out
@@ -112,7 +112,7 @@ def _public_methods() -> list[str]:
 
 def test_every_public_rpc_has_a_role_rule_and_unknown_methods_are_refused() -> None:
     methods = _public_methods()
-    assert len(methods) == 22 + 10 + 2 + 3
+    assert len(methods) == 22 + 10 + 2 + 3 + 2
     assert set(methods) == set(roles.METHOD_ROLES)
     with pytest.raises(PermissionDenied):
         roles.authorize("/lineup.v1.Search/SearchVectors", Principal("k", "a", roles=ALL))

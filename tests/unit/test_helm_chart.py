@@ -19,6 +19,7 @@ from ingest.settings import IngestSettings
 from lineup.cli.admin_cmds import load_agencies_file
 from lineup.devstack import helm
 from lineup.settings import CommonSettings, env_name, load_settings
+from rekognition.settings import RekognitionSettings
 from search.settings import SearchSettings
 
 yaml = pytest.importorskip("yaml", reason="PyYAML (dev extra) parses the rendered manifests")
@@ -26,7 +27,8 @@ pytest.importorskip("kubernetes_validate", reason="kubernetes-validate (dev extr
 
 SCENARIOS = sorted(p.name for p in helm.CI_DIR.glob("*.yaml"))
 SERVICES: dict[str, type[CommonSettings]] = {"ingest": IngestSettings, "detection": DetectionSettings,
-                                             "embedding": EmbeddingSettings, "search": SearchSettings}
+                                             "embedding": EmbeddingSettings, "search": SearchSettings,
+                                             "rekognition": RekognitionSettings}
 try:  # the audit writer arrived with the accountability work
     from audit.settings import AuditSettings
 
@@ -115,13 +117,21 @@ def test_every_setting_of_every_service_is_wired(scenario: str) -> None:
             fields.discard("milvus_token")  # optional: no Milvus credentials in this scenario
         if "LINEUP_TLS_CERT_FILE" not in wired:
             fields -= {"tls_cert_file", "tls_key_file", "health_port"}  # TLS off: the code's defaults
+        minio_secrets = {"LINEUP_MINIO_ACCESS_KEY", "LINEUP_MINIO_SECRET_KEY"}
+        if name == "rekognition":  # reads images only through ingest: no object-store credentials at all
+            fields -= {"minio_access_key", "minio_secret_key"}
+            assert not minio_secrets & secrets
+        else:
+            assert minio_secrets <= secrets, name
         missing = {env_name(f) for f in fields} - wired
         assert not missing, f"{name}: settings not wired by the chart: {sorted(missing)}"
         assert not {env_name(f) for f in NOT_TEMPLATED} & wired, name
-        assert {"LINEUP_MINIO_ACCESS_KEY", "LINEUP_MINIO_SECRET_KEY"} <= secrets, name
         assert configmaps[name]["data"]["LINEUP_GRPC_HOST"] == "0.0.0.0"
     ingest_env = {e["name"]: e for e in deployments["ingest"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "secretKeyRef" in ingest_env["LINEUP_BOOTSTRAP_ADMIN_KEY"]["valueFrom"]
+    rek_env = {e["name"]: e for e in deployments["rekognition"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert rek_env["LINEUP_SESSION_SIGNING_KEY"]["valueFrom"] == ingest_env["LINEUP_SESSION_SIGNING_KEY"]["valueFrom"]
+    assert configmaps["rekognition"]["data"]["LINEUP_INGEST_URL"] == "lineup-ingest:50051"
     # the new ingest settings are templated before they land in IngestSettings
     assert {"LINEUP_RETENTION_INTERVAL_S", "LINEUP_SEARCH_URL"} <= set(configmaps["ingest"]["data"])
     assert configmaps["ingest"]["data"]["LINEUP_SEARCH_URL"] == "lineup-search:50054"
@@ -181,8 +191,8 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"], name
         assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == name
         for ports, peers in _policy_peers(policy, "ingress"):
-            if name == "ingest":
-                assert ports == {50051}
+            if name in ("ingest", "rekognition"):  # the two front doors
+                assert ports == {50051 if name == "ingest" else 8080}
                 continue
             assert peers, f"{name} accepts traffic from anywhere on {ports}"
             if name == "triton" and ports == {8002}:
@@ -199,6 +209,10 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
                                                     "app.kubernetes.io/instance": "lineup",
                                                     "app.kubernetes.io/component": "agencies"}}}
     assert ingest_from is None or agencies_job in ingest_from, "the agencies Job cannot reach ingest"
+    rekognition = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "lineup",
+                                                   "app.kubernetes.io/instance": "lineup",
+                                                   "app.kubernetes.io/component": "rekognition"}}}
+    assert ingest_from is None or rekognition in ingest_from, "the Rekognition endpoint cannot reach ingest"
     for name in ("detection", "embedding", "audit", "agencies", "provision"):
         assert policies[name]["spec"]["ingress"] == [], name
 
@@ -213,6 +227,9 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
     for name in ("ingest", "search", "audit"):
         assert 8001 not in egress_ports(name), f"{name} may reach Triton"
     assert egress_ports("agencies") == {53, 50051}
+    otlp = set(rendered_values(scenario)["networkPolicy"]["otlp"]["ports"]) \
+        if rendered_values(scenario)["otlp"]["endpoint"] else set()
+    assert egress_ports("rekognition") == {53, 50051, *otlp}  # ingest only: no Kafka, MinIO, Milvus, Triton
     np = rendered_values(scenario)["networkPolicy"]
     assert egress_ports("provision") == {53, *np["kafka"]["ports"], *np["minio"]["ports"]}
 

@@ -128,6 +128,9 @@ def build_records(*, method: str, principal: Principal | None, request: Message 
         rec.details.update(_request_details(request))
     else:
         rec.collection_id = draft.collection_id
+    if principal is not None and principal.session_id and not rec.case_id:
+        # every call under a session belongs to the session's case, searches or not
+        rec.case_id, rec.purpose, rec.justification = principal.case_id, principal.purpose, principal.justification
     rec.details.update(draft.details)
     if response is not None:
         rec.candidates.extend(audit_pb2.AuditCandidate(

@@ -12,7 +12,14 @@ from typing import Any
 
 import grpc
 
-from lineup.v1 import admin_pb2_grpc, audit_pb2_grpc, common_pb2, face_search_pb2_grpc, review_pb2_grpc
+from lineup.v1 import (
+    admin_pb2_grpc,
+    audit_pb2_grpc,
+    common_pb2,
+    face_search_pb2_grpc,
+    review_pb2_grpc,
+    session_pb2_grpc,
+)
 
 DEFAULT_ENDPOINT = "127.0.0.1:50051"
 #: images are at most 15 MB; list responses can be large
@@ -89,7 +96,8 @@ class Client:
 
 
 _STUBS: dict[str, Any] = {"FaceSearch": face_search_pb2_grpc.FaceSearchStub, "Admin": admin_pb2_grpc.AdminStub,
-                          "Audit": audit_pb2_grpc.AuditStub, "Review": review_pb2_grpc.ReviewStub}
+                          "Audit": audit_pb2_grpc.AuditStub, "Review": review_pb2_grpc.ReviewStub,
+                          "Sessions": session_pb2_grpc.SessionsStub}
 
 
 def new_request_id() -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from lineup.cli import admin_cmds, audit_cmds, render
+from lineup.cli import admin_cmds, audit_cmds, render, session_cmds
 from lineup.cli.admin_cmds import ApplyError
 from lineup.cli.bulk import BulkSummary, IndexItem, index_files
 from lineup.cli.client import DEFAULT_ENDPOINT, CallResult, Client, image_files, load_image, parse_object_ref
@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit_cmds.add_parsers(sub, common)
     admin_cmds.add_parsers(sub, common)
+    session_cmds.add_parsers(sub, common)
     return parser
 
 

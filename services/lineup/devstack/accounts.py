@@ -71,6 +71,15 @@ def internal_token(paths: StackPaths | None = None) -> str:
     return _secret_file(internal_token_file(paths))
 
 
+def session_signing_key_file(paths: StackPaths | None = None) -> Path:
+    return _secrets_dir(paths) / "session-signing.key"
+
+
+def session_signing_key(paths: StackPaths | None = None) -> str:
+    """The local stack's session signing key (LINEUP_SESSION_SIGNING_KEY, shared by ingest and rekognition)."""
+    return _secret_file(session_signing_key_file(paths))
+
+
 def agency_admin_key_file(agency_id: str, paths: StackPaths | None = None) -> Path:
     return _secrets_dir(paths) / "agencies" / f"{agency_id}.admin.key"
 

@@ -22,14 +22,16 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from lineup.devstack.accounts import bootstrap_key, internal_token
+from lineup.devstack.accounts import bootstrap_key, internal_token, session_signing_key
 from lineup.devstack.base import Component, StackError, StackPaths, stack_paths
 from lineup.devstack.minio import credentials
 
 #: service -> base gRPC port, in start order: downstream first, so each stage's consumer is listening
 #: before anything can publish to it, and the front door (ingest) comes last.
 SERVICE_PORTS: dict[str, int] = {"search": 50054, "embedding": 50053, "detection": 50052, "audit": 50055,
-                                  "ingest": 50051}
+                                  "ingest": 50051, "rekognition": 50056}
+#: the Rekognition endpoint's HTTP port is its (health-only) gRPC port + 1
+HTTP_PORT_OFFSET = 1
 REPLICA_PORT_STEP = 10
 MAX_REPLICA = 50
 HOST = "127.0.0.1"
@@ -79,7 +81,7 @@ class ServiceProcess(Component):
         self.replica = replica
         self.name = service if replica == 1 else f"{service}@{replica}"
         self.port = replica_port(service, replica)
-        self.ports = (self.port,)
+        self.ports = (self.port, self.port + HTTP_PORT_OFFSET) if service == "rekognition" else (self.port,)
 
     @property
     def target(self) -> str:
@@ -106,6 +108,11 @@ class ServiceProcess(Component):
         env.setdefault("LINEUP_INTERNAL_TOKEN", internal_token(self.paths))  # every service: server and client
         if self.service == "ingest":
             env.setdefault("LINEUP_BOOTSTRAP_ADMIN_KEY", bootstrap_key(self.paths))
+        if self.service in ("ingest", "rekognition"):
+            env.setdefault("LINEUP_SESSION_SIGNING_KEY", session_signing_key(self.paths))
+        if self.service == "rekognition":
+            env["LINEUP_HTTP_PORT"] = str(self.port + HTTP_PORT_OFFSET)
+            env.setdefault("LINEUP_INGEST_URL", f"{HOST}:{SERVICE_PORTS['ingest']}")
         env["LINEUP_GRPC_PORT"] = str(self.port)
         env["LINEUP_REPLICA"] = str(self.replica)  # informational; unknown LINEUP_* are ignored by settings
         env.setdefault("PYTHONUNBUFFERED", "1")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from lineup.auth import Principal
+from lineup.auth import INTERNAL_TOKEN_KEY, Principal
 from lineup.errors import Unauthenticated
 from lineup.identity import keys, roles
 from lineup.identity.store import IdentityStore, is_past
@@ -23,9 +23,10 @@ def role_names(values: list[int] | tuple[int, ...]) -> frozenset[str]:
 
 
 class ApiKeyAuthenticator:
-    def __init__(self, identities: IdentityStore, bootstrap_key: str) -> None:
+    def __init__(self, identities: IdentityStore, bootstrap_key: str, internal_token: str = "") -> None:
         self.identities = identities
         self._bootstrap = bootstrap_key
+        self._internal = internal_token
 
     def authenticate(self, method: str, metadata: Mapping[str, str]) -> Principal | None:
         header = metadata.get("authorization", "")
@@ -33,6 +34,8 @@ class ApiKeyAuthenticator:
             return None
         scheme, _, token = header.partition(" ")
         token = token.strip()
+        if scheme.lower() == "session":
+            return self._session(token, metadata)
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the authorization metadata must be `Bearer <API key>`")
         if self._bootstrap and hmac.compare_digest(token.encode(), self._bootstrap.encode()):
@@ -49,6 +52,33 @@ class ApiKeyAuthenticator:
             raise Unauthenticated(f"API key {key.key_id} expired; ask your agency admin for a new one")
         return Principal(key_id=key.key_id, agency_id=key.agency_id, holder=key.holder,
                          roles=role_names(tuple(key.roles)))
+
+    def _session(self, session_id: str, metadata: Mapping[str, str]) -> Principal:
+        """A call under a session. Only the Rekognition endpoint may make one: it verified the caller's AWS
+        signature and proves itself with the internal credential, so a client that merely learned a session id
+        (it is the AWS access key id, not a secret) cannot act under it here. Expiry, revocation and the
+        creating key's own state are checked on every call; the roles are the session's and the key's common
+        ones, so revoking or narrowing the key narrows its sessions at once."""
+        presented = metadata.get(INTERNAL_TOKEN_KEY, "")
+        if not self._internal or not presented or not hmac.compare_digest(presented.encode(),
+                                                                          self._internal.encode()):
+            raise Unauthenticated("session credentials are accepted only through the Rekognition endpoint; "
+                                  "call ingest with `authorization: Bearer <API key>`")
+        session = self.identities.get_session(session_id)
+        if session is None:
+            raise Unauthenticated("the session is not valid")
+        if session.HasField("revoked_at"):
+            raise Unauthenticated(f"session {session.session_id} was revoked; start a new one with "
+                                  f"`lineup session start`")
+        if is_past(session.expires_at):
+            raise Unauthenticated(f"session {session.session_id} expired; start a new one with `lineup session start`")
+        found = self.identities.get_key(session.key_id)
+        if found is None or found[0].HasField("revoked_at") or is_past(found[0].expires_at):
+            raise Unauthenticated(f"the API key that started session {session.session_id} is no longer valid")
+        granted = role_names(tuple(session.roles)) & role_names(tuple(found[0].roles))
+        return Principal(key_id=session.key_id, agency_id=session.agency_id, holder=session.holder, roles=granted,
+                         session_id=session.session_id, case_id=session.context.case_id,
+                         purpose=session.context.purpose, justification=session.context.justification)
 
     def authorize(self, method: str, principal: Principal | None) -> None:
         roles.authorize(method, principal)

@@ -15,6 +15,7 @@ DEPLOYMENT_ADMIN = "deployment-admin"
 AGENCY_ROLES = (ADMIN, ENROLLER, SEARCHER, REVIEWER, AUDITOR)
 
 _FS, _ADM, _AUD, _REV = "/lineup.v1.FaceSearch/", "/lineup.v1.Admin/", "/lineup.v1.Audit/", "/lineup.v1.Review/"
+_SES = "/lineup.v1.Sessions/"
 
 
 def _rows(prefix: str, roles: tuple[str, ...], *methods: str) -> dict[str, frozenset[str]]:
@@ -37,6 +38,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     **_rows(_AUD, (AUDITOR,), "QueryAuditRecords", "VerifyAuditChain"),
     **_rows(_REV, (REVIEWER,), "RecordDecision"),
     **_rows(_REV, (REVIEWER, AUDITOR, SEARCHER), "GetSearchReview", "ListSearches"),
+    **_rows(_SES, (ADMIN, ENROLLER, SEARCHER), "CreateSession", "RevokeSession"),
 }
 
 
@@ -45,6 +47,10 @@ def authorize(method: str, principal: Principal | None) -> None:
     if principal is None:
         raise Unauthenticated("no credentials: send `authorization: Bearer <API key>` (see docs/api.md)")
     allowed = METHOD_ROLES.get(method)
+    if principal.session_id and not method.startswith(_FS):
+        # a session is for face calls under its case; it cannot mint sessions or keys, review or read audit
+        raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} cannot be called with session credentials: use an "
+                               f"API key")
     if allowed is None:
         raise PermissionDenied(f"{method} is not open to API keys")
     if not allowed & principal.roles:

@@ -20,8 +20,9 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from lineup.errors import AlreadyExists, InvalidArgument, NotFound
+from lineup.identity.sessions import SESSION_ID_RE
 from lineup.objectstore import ObjectStore
-from lineup.v1 import admin_pb2, common_pb2
+from lineup.v1 import admin_pb2, common_pb2, session_pb2
 
 ADMIN_BUCKET = "lineup-admin"
 AGENCY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -146,6 +147,25 @@ class IdentityStore:
             key.revoked_at.CopyFrom(now_ts())
             self.put_key(key, digest)
         return key
+
+    # ---------------------------------------------------------------------------------- sessions
+    def put_session(self, session: session_pb2.Session) -> None:
+        self._put(f"sessions/{session.session_id}.json", session)
+
+    def get_session(self, session_id: str) -> session_pb2.Session | None:
+        if not SESSION_ID_RE.match(session_id):
+            return None  # never let a caller-chosen string become an object key
+        found = self._get(f"sessions/{session_id}.json", session_pb2.Session)
+        return found[0] if found else None
+
+    def revoke_session(self, agency_id: str, session_id: str) -> session_pb2.Session:
+        session = self.get_session(session_id)
+        if session is None or session.agency_id != agency_id:
+            raise NotFound(f"session {session_id!r} not found")
+        if not session.HasField("revoked_at"):
+            session.revoked_at.CopyFrom(now_ts())
+            self.put_session(session)
+        return session
 
     # ------------------------------------------------------------------------------------ grants
     def _grant_key(self, owner: str, collection_id: str, grant_id: str) -> str:

@@ -30,6 +30,11 @@ Secrets are not here: they are `env` entries with secretKeyRef in the Deployment
 {{- $_ := set $env "LINEUP_HEALTH_PORT" (toString $root.Values.tls.healthPort) }}
 {{- end }}
 {{- end }}
+{{- if eq $name "rekognition" }}
+{{- $_ := set $env "LINEUP_HTTP_HOST" "0.0.0.0" }}
+{{- $_ := set $env "LINEUP_HTTP_PORT" (toString $svc.httpPort) }}
+{{- $_ := set $env "LINEUP_INGEST_URL" (printf "%s:%v" (include "lineup.name" (list $root "ingest")) $root.Values.services.ingest.port) }}
+{{- end }}
 {{- if or (eq $name "detection") (eq $name "embedding") }}
 {{- $_ := set $env "LINEUP_TRITON_URL" (include "lineup.tritonUrl" $root) }}
 {{- end }}
@@ -44,7 +49,7 @@ Secrets are not here: they are `env` entries with secretKeyRef in the Deployment
 
 {{/* The services in a fixed order, so renders are stable. */}}
 {{- define "lineup.serviceNames" -}}
-ingest detection embedding search audit
+ingest detection embedding search audit rekognition
 {{- end -}}
 
 {{/*

@@ -18,6 +18,10 @@
 {{- default (include "lineup.name" (list . "internal-token")) .Values.auth.internalToken.existingSecret -}}
 {{- end -}}
 
+{{- define "lineup.sessionSigningKeySecret" -}}
+{{- default (include "lineup.name" (list . "session-signing-key")) .Values.auth.sessionSigningKey.existingSecret -}}
+{{- end -}}
+
 {{- define "lineup.selectorLabels" -}}
 {{- $root := index . 0 -}}
 app.kubernetes.io/name: {{ $root.Chart.Name }}
