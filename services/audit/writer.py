@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lineup.audit.chain import ChainHead, chain_of
+from lineup.audit.emit import MAX_RECORD_BYTES
 from lineup.audit.segments import AuditLog, segment_key
 from lineup.errors import InvalidArgument, LineupError, Unavailable
 from lineup.kafka.consumer import BatchItem
@@ -37,9 +38,8 @@ log = logging.getLogger(__name__)
 
 #: record ids are uuid4 hex, with `.<agency>` for an owner's copy; they are kept in memory for deduplication
 _RECORD_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,200}")
-#: emitters bound every field (lineup.audit.emit); a record far beyond that did not come from them, and
+#: emitters bound every record (lineup.audit.emit, MAX_RECORD_BYTES); a larger one did not come from them, and
 #: storing it would let one record bloat a segment that every verification reads
-MAX_RECORD_BYTES = 256 * 1024
 
 
 class StoreOutage(BaseException):

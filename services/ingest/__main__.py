@@ -42,7 +42,8 @@ def build(settings: IngestSettings) -> ServiceServer:
     gateway = PipelineGateway(settings, store, producer, waiter, results)
     identities = IdentityStore(store)
     searches = SearchRecords(store)
-    idempotency = IdempotencyStore(store, ttl_s=settings.idempotency_ttl_s)
+    idempotency = IdempotencyStore(store, ttl_s=settings.idempotency_ttl_s,
+                                   claim_lease_s=settings.sync_timeout_s * 2 + 60)
     eraser = Eraser(store, search, sealer.keys, searches, idempotency)
     jobs = JobRunner(store, gateway, image_limits(settings), identities, concurrency=settings.job_concurrency,
                      lease_s=settings.job_lease_s, not_enrolled=eraser.discard_enrolment)

@@ -50,7 +50,7 @@ def agency_not_found(agency_id: str) -> NotFound:
 
 
 def check_agency_id(agency_id: str, field: str = "agency_id") -> None:
-    if not AGENCY_RE.match(agency_id):
+    if not AGENCY_RE.fullmatch(agency_id):
         raise InvalidArgument(f"{field} is invalid: use 2-63 of a-z, 0-9 and '-', starting with a letter or digit")
 
 

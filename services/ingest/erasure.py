@@ -20,14 +20,16 @@ by their opaque ids, never a biometric. It goes to the audit trail, so an agency
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 
 from ingest.idempotency import IdempotencyStore
 from ingest.reviews import SearchRecords
 from ingest.search_client import SearchClient
+from lineup.errors import NotFound
 from lineup.identity.store import ADMIN_BUCKET, AGENCY_RE
 from lineup.kafka.sealing import REQUEST_ID_RE, KeyRing
-from lineup.objectstore import ObjectStore
+from lineup.objectstore import ObjectStore, agency_key
 from lineup.pipeline import ResultStore
 from lineup.v1 import audit_pb2, common_pb2, events_pb2, search_pb2
 
@@ -41,7 +43,12 @@ def request_of_crop(agency_id: str, crop: common_pb2.ObjectRef) -> str:
     parts = crop.key.split("/")
     if crop.bucket != CROPS_BUCKET or len(parts) != 4 or parts[0] != agency_id or parts[1] != "crops":
         return ""
-    return parts[2] if REQUEST_ID_RE.match(parts[2]) else ""
+    return parts[2] if REQUEST_ID_RE.fullmatch(parts[2]) else ""
+
+
+#: erasures under way: the faces whose copies are being removed (see Eraser.delete_and_erase)
+JOURNAL_BUCKET = "lineup-jobs"
+JOURNAL_KIND = "erasures"
 
 
 class Eraser:
@@ -57,10 +64,56 @@ class Eraser:
         self.results = ResultStore(store)
 
     # ------------------------------------------------------------------------------------- faces
-    def erase_faces(self, agency_id: str, faces: Sequence[search_pb2.FaceVector], reason: str
-                    ) -> audit_pb2.ErasureReceipt:
-        """Erase what already-deleted faces (their vectors are gone) leave behind."""
-        receipt = audit_pb2.ErasureReceipt(face_ids=[f.face.face_id for f in faces], reason=reason)
+    def delete_and_erase(self, agency_id: str, known: Sequence[search_pb2.FaceVector],
+                         delete: Callable[[], Sequence[search_pb2.FaceVector]], receipt: audit_pb2.ErasureReceipt
+                         ) -> list[search_pb2.FaceVector]:
+        """Delete vectors with `delete`, then everything they leave behind, filling `receipt` as it goes.
+
+        The faces about to go (`known`) are written to a journal first and the journal is removed last: if
+        anything fails in between (the object store blinks mid-erasure, the process dies), the retention
+        sweep finishes the erasure from the journal (`resume`). Without it a failure after the vectors were
+        deleted would leave crops, photos and keys that no later call could find."""
+        journal = self._open_journal(agency_id, known) if known else None
+        deleted = list(delete())
+        receipt.face_ids.extend(f.face.face_id for f in deleted)
+        self.erase_faces(agency_id, deleted, receipt.reason, receipt=receipt)
+        if journal is not None:
+            self.store.delete(journal)
+        return deleted
+
+    def _open_journal(self, agency_id: str, faces: Sequence[search_pb2.FaceVector]) -> common_pb2.ObjectRef:
+        doc = search_pb2.GetFacesResponse(faces=[search_pb2.FaceVector(face=f.face, crop=f.crop) for f in faces])
+        return self.store.put(JOURNAL_BUCKET, agency_key(agency_id, JOURNAL_KIND, uuid.uuid4().hex),
+                              doc.SerializeToString())
+
+    def resume(self, agency_id: str, *, now: float, min_age_s: float = 300.0) -> list[audit_pb2.ErasureReceipt]:
+        """Finish erasures whose journal is older than `min_age_s` (their call failed or its process died):
+        delete the journal's vectors again (idempotent) and everything they left behind."""
+        receipts = []
+        for ref, modified in list(self.store.list_modified(JOURNAL_BUCKET, agency_key(agency_id, JOURNAL_KIND) + "/")):
+            if now - modified < min_age_s:
+                continue
+            faces = list(search_pb2.GetFacesResponse.FromString(self.store.get(ref)).faces)
+            for cid in sorted({f.face.collection_id for f in faces}):
+                ids = [f.face.face_id for f in faces if f.face.collection_id == cid]
+                for i in range(0, len(ids), 4096):
+                    try:
+                        self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
+                            agency_id=agency_id, collection_id=cid, face_ids=ids[i:i + 4096]))
+                    except NotFound:
+                        break  # the collection itself is gone (DeleteCollection)
+            receipt = audit_pb2.ErasureReceipt(face_ids=[f.face.face_id for f in faces], reason="request (resumed)")
+            self.erase_faces(agency_id, faces, receipt.reason, receipt=receipt)
+            self.store.delete(ref)
+            receipts.append(receipt)
+        return receipts
+
+    def erase_faces(self, agency_id: str, faces: Sequence[search_pb2.FaceVector], reason: str, *,
+                    receipt: audit_pb2.ErasureReceipt | None = None) -> audit_pb2.ErasureReceipt:
+        """Erase what already-deleted faces (their vectors are gone) leave behind. With `receipt`, that
+        receipt is filled as the work goes, so a failure part-way still reports what was removed."""
+        if receipt is None:
+            receipt = audit_pb2.ErasureReceipt(face_ids=[f.face.face_id for f in faces], reason=reason)
         if not faces:
             return receipt
         erased = {f.face.face_id for f in faces}
@@ -83,7 +136,7 @@ class Eraser:
         bucket = self.idempotency.bucket
         for prefix in self.store.list_prefixes(bucket):
             agency = prefix.strip("/")
-            if not AGENCY_RE.match(agency):
+            if not AGENCY_RE.fullmatch(agency):
                 continue
             for key in self.idempotency.purge(agency, mentions=tuple(sorted(erased))):
                 receipt.objects.append(common_pb2.ObjectRef(bucket=bucket, key=key))
@@ -101,7 +154,7 @@ class Eraser:
         and, unless another face uses it, its photo go at once. The outcome (GetRequest) stays."""
         receipt = audit_pb2.ErasureReceipt(reason="not enrolled")
         try:
-            if REQUEST_ID_RE.match(rid):
+            if REQUEST_ID_RE.fullmatch(rid):
                 key = self.keys.erase(agency_id, rid)
                 if key is not None:
                     receipt.objects.append(key)
@@ -151,7 +204,7 @@ class Eraser:
                 continue
             for search_id, touched in self.searches.erase_candidates(agency, erased):
                 receipt.redacted.extend(touched)
-                if not REQUEST_ID_RE.match(search_id):
+                if not REQUEST_ID_RE.fullmatch(search_id):
                     continue
                 key = self.keys.erase(agency, search_id)
                 if key is not None:

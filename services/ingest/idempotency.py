@@ -28,9 +28,12 @@ DEFAULT_TTL_S = 24 * 3600.0
 
 
 class IdempotencyStore:
-    def __init__(self, store: ObjectStore, *, ttl_s: float = DEFAULT_TTL_S, bucket: str = BUCKET) -> None:
+    def __init__(self, store: ObjectStore, *, ttl_s: float = DEFAULT_TTL_S, claim_lease_s: float = 300.0,
+                 bucket: str = BUCKET) -> None:
         self.store = store
         self.ttl_s = ttl_s
+        #: a claim still "running" after this long was left by a replica that died mid-call: it is taken over
+        self.claim_lease_s = claim_lease_s
         self.bucket = bucket
         self._lock = threading.Lock()  # claims on one replica are atomic; see docs/security.md for several
 
@@ -53,6 +56,9 @@ class IdempotencyStore:
         ref = self._ref(principal, key)
         with self._lock:
             doc = self._load(ref)
+            if doc is not None and doc.get("state") != "done" and \
+                    time.time() - float(doc.get("time", 0)) > self.claim_lease_s:  # type: ignore[arg-type]
+                doc = None  # abandoned by a replica that died mid-call
             if doc is None:
                 claim = {"method": method, "request_sha256": request_sha256, "request_id": request_id,
                          "state": "running", "time": time.time()}

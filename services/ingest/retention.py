@@ -62,7 +62,8 @@ class RetentionSweeper:
         records = []
         for agency in self.identities.list_agencies():
             probes = self._probes(agency.agency_id, agency.policy.probe_retention_days, now)
-            done = ([probes] if probes is not None else []) + self._faces(agency.agency_id, now)
+            done = ([probes] if probes is not None else []) + self._faces(agency.agency_id, now) + \
+                self._resume(agency.agency_id, now)
             if done:  # each agency's receipts go out as soon as its erasure is done
                 self.auditor.emit(done)
                 records.extend(done)
@@ -113,27 +114,38 @@ class RetentionSweeper:
 
     def _expire(self, agency_id: str, c: search_pb2.VectorCollection, cutoff: float
                 ) -> audit_pb2.AuditRecord | None:
-        expired: list[str] = []
+        expired: list[search_pb2.FaceVector] = []
         token = ""
         while True:
             resp = self.search.call("GetFaces", search_pb2.GetFacesRequest(
                 agency_id=agency_id, collection_id=c.collection_id,
                 page=common_pb2.PageRequest(page_size=1000, page_token=token)))
-            expired += [f.face.face_id for f in resp.faces if f.face.indexed_at.ToMilliseconds() / 1000 <= cutoff]
+            expired += [f for f in resp.faces if f.face.indexed_at.ToMilliseconds() / 1000 <= cutoff]
             token = resp.page.next_page_token
             if not token:
                 break
         if not expired:
             return None
-        deleted = []
-        for i in range(0, len(expired), 4096):
-            deleted += self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
-                agency_id=agency_id, collection_id=c.collection_id, face_ids=expired[i:i + 4096])).deleted
-        receipt = self.eraser.erase_faces(agency_id, deleted, "retention")
+        ids = [f.face.face_id for f in expired]
+
+        def delete() -> list[search_pb2.FaceVector]:
+            deleted: list[search_pb2.FaceVector] = []
+            for i in range(0, len(ids), 4096):
+                deleted += self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
+                    agency_id=agency_id, collection_id=c.collection_id, face_ids=ids[i:i + 4096])).deleted
+            return deleted
+
+        receipt = audit_pb2.ErasureReceipt(reason="retention")
+        deleted = self.eraser.delete_and_erase(agency_id, expired, delete, receipt)
         log.info("retention: faces erased", extra={"agency_id": agency_id, "collection_id": c.collection_id,
                                                    "faces": len(deleted)})
         return _record(agency_id, c.collection_id, receipt,
                        {"retention.kind": "faces", "retention.days": str(c.face_retention_days)})
+
+    def _resume(self, agency_id: str, now: float) -> list[audit_pb2.AuditRecord]:
+        """Erasures that failed part-way (their journal is still there) are finished, with a receipt."""
+        return [_record(agency_id, "", receipt, {"retention.kind": "resumed erasure"})
+                for receipt in self.eraser.resume(agency_id, now=now)]
 
 
 def _record(agency_id: str, collection_id: str, receipt: audit_pb2.ErasureReceipt,

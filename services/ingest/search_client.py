@@ -31,7 +31,8 @@ class SearchClient:
             code = exc.code()  # type: ignore[attr-defined]
             details = exc.details() or ""  # type: ignore[attr-defined]
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(f"search service unavailable: {details}") from None
+                raise Unavailable("the search service is unavailable; retry later",
+                                  detail=f"search service {method}: {code.name}: {details}") from None
             raise _strip(error_from_code(code.value[0], details)) from None
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ directly; comparisons and face-id searches are computed here from stored vectors
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -26,10 +26,10 @@ from ingest.settings import IngestSettings
 from lineup.audit.emit import current_draft
 from lineup.auth import Principal, require_principal
 from lineup.errors import InvalidArgument, LineupError, NotFound, PermissionDenied
-from lineup.objectstore import ObjectStore, check_source_object, sha256_hex
+from lineup.objectstore import ObjectStore, check_source_object
 from lineup.scoring import NOTICE, ScoreModel, load_score_model
 from lineup.telemetry import current_trace_id
-from lineup.v1 import common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc, search_pb2
+from lineup.v1 import audit_pb2, common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc, search_pb2
 
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _COLLECTION_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
@@ -153,10 +153,15 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         p = require_principal()
         self._collection(p.agency_id, request.collection_id)
         faces = self._all_faces(p.agency_id, request.collection_id)
-        dropped = self.search.call("DropCollection", search_pb2.DropCollectionRequest(
-            agency_id=p.agency_id, collection_id=request.collection_id))
-        receipt = self._erase(p.agency_id, faces)
-        return face_search_pb2.DeleteCollectionResponse(deleted_faces=dropped.dropped_faces, erasure_receipt_id=receipt)
+        dropped: list[int] = []
+
+        def drop() -> list[search_pb2.FaceVector]:
+            dropped.append(self.search.call("DropCollection", search_pb2.DropCollectionRequest(
+                agency_id=p.agency_id, collection_id=request.collection_id)).dropped_faces)
+            return faces
+
+        _, receipt = self._delete_and_erase(p.agency_id, faces, drop)
+        return face_search_pb2.DeleteCollectionResponse(deleted_faces=dropped[0], erasure_receipt_id=receipt)
 
     # -------------------------------------------------------------------------------------- faces
     def IndexFaces(self, request: face_search_pb2.IndexFacesRequest, context: grpc.ServicerContext
@@ -164,9 +169,6 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         p = require_principal()
         max_faces = _bounded(request.max_faces, default=100, upper=100, name="max_faces")
         collection = self._collection(p.agency_id, request.collection_id)
-        if request.external_image_id:  # a client label (often a name): the audit trail keeps only its hash
-            current_draft().details["request.external_image_id"] = "sha256:" + sha256_hex(
-                request.external_image_id.encode())
         task = self._accept(p, request.image, probe=False)
         task.MergeFrom(events_pb2.PipelineTask(
             operation=events_pb2.PIPELINE_OPERATION_INDEX, collection_id=request.collection_id,
@@ -201,33 +203,39 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         if len(request.face_ids) > 4096:
             raise InvalidArgument(f"{len(request.face_ids)} face ids; at most 4096 per call")
         self._collection(p.agency_id, request.collection_id)
-        deleted = self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
-            agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids)).deleted
-        receipt = self._erase(p.agency_id, list(deleted))
+        known = self._all_faces(p.agency_id, request.collection_id, face_ids=request.face_ids)
+        deleted, receipt = self._delete_and_erase(p.agency_id, known, lambda: self.search.call(
+            "DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
+                agency_id=p.agency_id, collection_id=request.collection_id, face_ids=request.face_ids)).deleted)
         gone = {f.face.face_id for f in deleted}
         return face_search_pb2.DeleteFacesResponse(
             deleted_face_ids=[f for f in request.face_ids if f in gone], erasure_receipt_id=receipt,
             unsuccessful=[face_search_pb2.UnsuccessfulFaceDeletion(face_id=f, reason="not found")
                           for f in request.face_ids if f not in gone])
 
-    def _all_faces(self, agency_id: str, collection_id: str) -> list[search_pb2.FaceVector]:
+    def _all_faces(self, agency_id: str, collection_id: str, *, user_id: str = "",
+                   face_ids: Sequence[str] = ()) -> list[search_pb2.FaceVector]:
         out: list[search_pb2.FaceVector] = []
         token = ""
         while True:
             resp = self.search.call("GetFaces", search_pb2.GetFacesRequest(
-                agency_id=agency_id, collection_id=collection_id,
+                agency_id=agency_id, collection_id=collection_id, user_id=user_id, face_ids=face_ids,
                 page=common_pb2.PageRequest(page_size=1000, page_token=token)))
             out.extend(resp.faces)
             token = resp.page.next_page_token
             if not token:
                 return out
 
-    def _erase(self, agency_id: str, faces: Sequence[search_pb2.FaceVector]) -> str:
-        """Erase what the deleted faces leave behind and put the receipt in this call's audit record;
-        returns the receipt's id (the audit record id)."""
+    def _delete_and_erase(self, agency_id: str, known: Sequence[search_pb2.FaceVector],
+                          delete: Callable[[], Sequence[search_pb2.FaceVector]]
+                          ) -> tuple[list[search_pb2.FaceVector], str]:
+        """Delete vectors and erase what they leave behind; the receipt goes into this call's audit record as
+        it fills (also when the erasure fails part-way; a journal lets the retention sweep finish it).
+        Returns the deleted faces and the receipt's id (the audit record id)."""
         draft = current_draft()
-        draft.erasure = self.eraser.erase_faces(agency_id, faces, "request")
-        return draft.record_id
+        draft.erasure = audit_pb2.ErasureReceipt(reason="request")
+        deleted = self.eraser.delete_and_erase(agency_id, known, delete, draft.erasure)
+        return deleted, draft.record_id
 
 
     # ------------------------------------------------------------------------------------- search
@@ -331,10 +339,12 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
                    ) -> face_search_pb2.DeleteUserResponse:
         p = require_principal()
         self._collection(p.agency_id, request.collection_id)
-        resp = self.search.call("DeleteUser", search_pb2.VectorUserRequest(
-            agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id,
-            delete_faces=request.delete_faces))
-        receipt = self._erase(p.agency_id, list(resp.deleted_faces))
+        known = self._all_faces(p.agency_id, request.collection_id, user_id=request.user_id) \
+            if request.delete_faces else []
+        _, receipt = self._delete_and_erase(p.agency_id, known, lambda: self.search.call(
+            "DeleteUser", search_pb2.VectorUserRequest(
+                agency_id=p.agency_id, collection_id=request.collection_id, user_id=request.user_id,
+                delete_faces=request.delete_faces)).deleted_faces)
         return face_search_pb2.DeleteUserResponse(erasure_receipt_id=receipt)
 
     def ListUsers(self, request: face_search_pb2.ListUsersRequest, context: grpc.ServicerContext
@@ -481,7 +491,7 @@ def _check_collection_id(collection_id: str) -> None:
     if "/" in collection_id:
         raise PermissionDenied(f"{collection_id!r} names another agency's collection; a grant allows only "
                                f"SearchFacesByImage and SearchUsersByImage on it")
-    if not _COLLECTION_RE.match(collection_id or ""):
+    if not _COLLECTION_RE.fullmatch(collection_id or ""):
         raise InvalidArgument(f"collection_id {collection_id!r} is invalid: use 1-255 of a-z, A-Z, 0-9, '_', '.', '-'")
 
 

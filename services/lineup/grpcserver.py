@@ -41,8 +41,9 @@ tracer = trace.get_tracer("lineup.grpc")
 REQUEST_ID_KEY = "x-request-id"
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: the gRPC core refuses messages above this multiple of the configured limit unaudited; between the
-#: limit and this cap the call is refused by the interceptor, with an audit record
-HARD_CAP_FACTOR = 4
+#: limit and this cap the call is refused by the interceptor, with an audit record. Small, because the core
+#: buffers a whole message (per concurrent call) before any credential is checked
+HARD_CAP_FACTOR = 1.25
 _MAX_METHOD_CHARS = 200
 #: outcomes a retry with the same idempotency key should run again rather than replay
 _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.ABORTED,
@@ -165,6 +166,7 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
             refused = True
             claimed = ""
             code, message = grpc.StatusCode.OK, ""
+            plain = ""
             try:
                 auth = deps.authenticator
                 principal = auth.authenticate(method, metadata) if auth else None
@@ -200,6 +202,7 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
                 if not isinstance(exc, LineupError) and context.code() not in (None, grpc.StatusCode.OK):
                     raise  # the servicer already chose a status with context.abort
                 code, message = _status_of(exc)
+                plain = message  # kept for an idempotent replay, which adds its own request id
                 if isinstance(exc, LineupError):
                     if exc.detail:
                         log.warning("%s refused: %s", shown, exc.detail, extra={"request_id": request_id})
@@ -214,7 +217,7 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
                     reset_principal(token)
                 reset_draft(draft_token)
             if claimed and principal is not None and deps.idempotency is not None:
-                _remember(deps.idempotency, principal, claimed, request_id, code, message, response, serialize)
+                _remember(deps.idempotency, principal, claimed, request_id, code, plain, response, serialize)
             if deps.auditor is not None:
                 code, message = _audit(deps.auditor, method, principal, request, response, code, message,
                                        request_id, draft, refused)
@@ -336,7 +339,7 @@ class ServiceServer:
             interceptors=[LineupInterceptor(self.authenticator, exempt=("/grpc.health.", "/grpc.reflection."),
                                             auditor=self.auditor, idempotency=self.idempotency,
                                             max_request_bytes=max_bytes)],
-            options=[("grpc.max_receive_message_length", max_bytes * HARD_CAP_FACTOR),
+            options=[("grpc.max_receive_message_length", int(max_bytes * HARD_CAP_FACTOR)),
                      ("grpc.max_send_message_length", max_bytes)],
         )
         names = list(self.register(server))

@@ -31,7 +31,7 @@ _AGENCY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 def agency_key(agency_id: str, *parts: str) -> str:
     """`<agency>/<part>/...`; refuses ids that could escape the agency's prefix."""
-    if not _AGENCY_RE.match(agency_id):
+    if not _AGENCY_RE.fullmatch(agency_id):
         raise InvalidArgument(f"agency id {agency_id!r} is not valid: use 2-63 of a-z, 0-9 and '-'")
     for p in parts:
         if not p or p in {".", ".."} or p.startswith("/"):

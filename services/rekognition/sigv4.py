@@ -53,12 +53,12 @@ def parse_authorization(headers: Mapping[str, str]) -> SignedRequest:
     header = headers.get("authorization", "")
     if not header:
         raise SignatureError("MissingAuthenticationTokenException", "Missing Authentication Token")
-    m = _AUTH_RE.match(header.strip())
+    m = _AUTH_RE.fullmatch(header.strip())
     if m is None:
         raise SignatureError("IncompleteSignatureException",
                              "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
                              f"parameters with algorithm {ALGORITHM}")
-    cred = _CRED_RE.match(m["cred"])
+    cred = _CRED_RE.fullmatch(m["cred"])
     if cred is None:
         raise SignatureError("IncompleteSignatureException", "the Credential parameter is malformed: expected "
                              "<access key>/<yyyymmdd>/<region>/rekognition/aws4_request")
@@ -69,7 +69,7 @@ def parse_authorization(headers: Mapping[str, str]) -> SignedRequest:
     if "host" not in signed or "x-amz-date" not in signed:
         raise SignatureError("InvalidSignatureException", "the host and x-amz-date headers must be signed")
     amz_date = headers.get("x-amz-date", "")
-    if not _AMZ_DATE_RE.match(amz_date):
+    if not _AMZ_DATE_RE.fullmatch(amz_date):
         raise SignatureError("IncompleteSignatureException", "the X-Amz-Date header is missing or malformed "
                              "(expected yyyymmddThhmmssZ)")
     if not amz_date.startswith(cred["date"]):

@@ -205,7 +205,7 @@ class FaceUserChange:
 
 def database_name(agency_id: str) -> str:
     """`lineup_<agency>`: agency ids have no '_', so mapping '-' to '_' cannot merge two agencies."""
-    if not _AGENCY_RE.match(agency_id):
+    if not _AGENCY_RE.fullmatch(agency_id):
         raise InvalidArgument(f"agency id {agency_id!r} is not valid: use 2-63 of a-z, 0-9 and '-'")
     return DATABASE_PREFIX + agency_id.replace("-", "_")
 
@@ -213,7 +213,7 @@ def database_name(agency_id: str) -> str:
 def collection_name(collection_id: str) -> str:
     """`c_<readable part>_<hash>`: Milvus names allow only [A-Za-z0-9_], so the readable part is lossy
     ('a.b' and 'a_b' look alike) and the SHA-256 prefix keeps distinct ids apart."""
-    if not _COLLECTION_RE.match(collection_id):
+    if not _COLLECTION_RE.fullmatch(collection_id):
         raise InvalidArgument(f"collection id {collection_id!r} is not valid: use 1-255 of A-Z, a-z, 0-9, "
                               f"'_', '.' and '-'")
     readable = re.sub(r"[^A-Za-z0-9_]", "_", collection_id)[:40]
@@ -250,12 +250,12 @@ def decode_page_token(token: str, pattern: re.Pattern[str] = _FACE_ID_RE) -> str
 
 
 def _check_face_id(face_id: str) -> None:
-    if not _FACE_ID_RE.match(face_id):
+    if not _FACE_ID_RE.fullmatch(face_id):
         raise InvalidArgument(f"face id {face_id!r} is not valid: use 1-64 of A-Z, a-z, 0-9, '_', '.', ':' and '-'")
 
 
 def _check_user_id(user_id: str) -> None:
-    if not _USER_ID_RE.match(user_id):
+    if not _USER_ID_RE.fullmatch(user_id):
         raise InvalidArgument(f"user id {user_id!r} is not valid: use 1-128 of A-Z, a-z, 0-9, '_', '.', ':' and '-'")
 
 
@@ -679,7 +679,7 @@ class FaceStore:
         _check_face_ids(face_ids)
         if user_id:
             _check_user_id(user_id)
-        if image_id and not _FACE_ID_RE.match(image_id):  # SHA-256 hex in practice; it ends up in the filter
+        if image_id and not _FACE_ID_RE.fullmatch(image_id):  # SHA-256 hex in practice; it ends up in the filter
             raise InvalidArgument(f"image id {image_id!r} is not valid: use 1-64 of A-Z, a-z, 0-9, '_', '.', ':' "
                                   f"and '-'")
         after = decode_page_token(page_token) if page_token else ""
@@ -730,7 +730,8 @@ class FaceStore:
             yield
         except (MilvusException, grpc.RpcError, grpc.FutureTimeoutError) as exc:
             if _is_unavailable(exc):
-                raise Unavailable(f"vector store {self.uri} is unavailable; retry later") from exc
+                raise Unavailable("the vector store is unavailable; retry later",
+                                  detail=f"vector store {self.uri}: {exc!r}") from exc
             if _is_not_found(exc):
                 with self._lock:
                     self._databases.clear()  # may be stale: re-read on the next call

@@ -257,3 +257,35 @@ def test_health_follows_readiness_so_a_replica_that_cannot_audit_stops_taking_ca
             assert status_becomes(health_pb2.HealthCheckResponse.SERVING) == health_pb2.HealthCheckResponse.SERVING
     finally:
         server.stop()
+
+
+def test_no_mix_of_long_fields_makes_a_record_the_writer_would_refuse() -> None:
+    from lineup.audit.emit import RECORD_BUDGET_BYTES, AuditDraft
+    from lineup.v1 import face_search_pb2
+
+    matches = [face_search_pb2.FaceMatch(rank=i + 1, face=common_pb2.Face(face_id=f"{i:036d}", user_id="u" * 256))
+               for i in range(4096)]
+    response = face_search_pb2.SearchFacesResponse(face_matches=matches)
+    erasure = audit_pb2.ErasureReceipt(
+        face_ids=[f"{i:036d}" for i in range(5000)],
+        objects=[common_pb2.ObjectRef(bucket="lineup-crops", key="a" * 200 + str(i)) for i in range(5000)],
+        redacted=[common_pb2.ObjectRef(bucket="lineup-admin", key="b" * 200 + str(i)) for i in range(5000)])
+    draft = AuditDraft(erasure=erasure)
+    (rec,) = build_records(method="/lineup.v1.FaceSearch/SearchFaces", principal=ALICE,
+                           request=review_pb2.RecordDecisionRequest(notes="n"), response=response, code=0, message="",
+                           request_id="r", trace_id="t", draft=draft)
+    assert rec.ByteSize() <= RECORD_BUDGET_BYTES
+    assert rec.details["audit.candidates_total"] == "4096" and rec.details["audit.erasure_redacted_total"] == "5000"
+    assert rec.candidates and rec.erasure.objects  # summarised, not dropped
+
+
+def test_client_labels_are_audited_as_hashes_even_when_the_call_is_refused() -> None:
+    from lineup.audit.emit import AuditDraft
+    from lineup.v1 import face_search_pb2
+
+    (rec,) = build_records(method="/lineup.v1.FaceSearch/IndexFaces", principal=None,
+                           request=face_search_pb2.IndexFacesRequest(external_image_id="Jane Doe\x1b[2J"),
+                           response=None, code=16, message="no key\x1b]0;", request_id="r", trace_id="t",
+                           draft=AuditDraft(), refused=True)
+    assert rec.details["request.external_image_id"].startswith("sha256:") and "Jane" not in str(rec)
+    assert "\x1b" not in rec.status_message and rec.decision == audit_pb2.AUDIT_DECISION_DENIED

@@ -51,7 +51,7 @@ def chain_of(record: audit_pb2.AuditRecord) -> str:
 
 
 def check_chain(chain: str) -> None:
-    if not _CHAIN_RE.match(chain):
+    if not _CHAIN_RE.fullmatch(chain):
         raise InvalidArgument(f"audit chain {chain!r} is not valid: an agency id (2-63 of a-z, 0-9 and '-') "
                               f"or {DEPLOYMENT_CHAIN!r}")
 

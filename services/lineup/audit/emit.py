@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -34,6 +35,12 @@ _MAX_ID = 256
 _MAX_CANDIDATES = 1000
 _MAX_ERASED = 2_000  # a receipt larger than this is summarised (totals) to stay under the broker limit
 _FIELD_LIMITS = {"justification": 4096, "status_message": 1000, "operation": 200}
+#: the audit writer refuses records above this (services/audit/writer.py); emitters stay well below it
+MAX_RECORD_BYTES = 256 * 1024
+RECORD_BUDGET_BYTES = 192 * 1024
+#: client labels that are recorded only as their hash: the audit trail cannot be erased, a label may be personal
+_HASHED_DETAILS = {"external_image_id"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _NOT_DETAILS = {"collection_id", "page_token", "client_token"}
 _ROLE_VALUES = {name.removeprefix("ROLE_").lower(): value for name, value in admin_pb2.Role.items() if value}
 
@@ -72,6 +79,7 @@ def reset_draft(token: contextvars.Token[AuditDraft | None]) -> None:
 def bounded(text: str, limit: int) -> str:
     """`text`, or its first characters with a marker naming the full length and its SHA-256, so an auditor
     can still prove what was sent without the record growing with it."""
+    text = _CONTROL.sub("?", text)  # a refused call's fields were never validated: no terminal/log injection
     if len(text) <= limit:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -97,6 +105,8 @@ def _request_details(request: Message) -> dict[str, str]:
             text = _enum_name(fd, value)
         else:
             text = str(value)
+        if fd.name in _HASHED_DETAILS and text:
+            text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
         out[f"request.{fd.name}"] = text
     return out
 
@@ -178,12 +188,43 @@ def bound_record(rec: audit_pb2.AuditRecord) -> None:
         del rec.candidates[_MAX_CANDIDATES:]
     for c in rec.candidates:
         c.face_id, c.user_id = bounded(c.face_id, _MAX_ID), bounded(c.user_id, _MAX_ID)
+    _summarise_erasure(rec, _MAX_ERASED)
+    _fit_budget(rec)
+
+
+def _summarise_erasure(rec: audit_pb2.AuditRecord, keep: int) -> None:
+    """Keep the first `keep` entries of each erasure list; the totals and a SHA-256 of each full list stay."""
     e = rec.erasure
-    if len(e.face_ids) > _MAX_ERASED or len(e.objects) > _MAX_ERASED:
-        rec.details["audit.erasure_faces_total"] = str(len(e.face_ids))
-        rec.details["audit.erasure_objects_total"] = str(len(e.objects))
-        del e.face_ids[_MAX_ERASED:]
-        del e.objects[_MAX_ERASED:]
+    for name in ("face_ids", "objects", "redacted"):
+        items = getattr(e, name)
+        if len(items) <= keep:
+            continue
+        if f"audit.erasure_{name}_total" not in rec.details:  # the full list's, not a shortened one's
+            full = "\n".join(i if isinstance(i, str) else f"{i.bucket}/{i.key}" for i in items)
+            rec.details[f"audit.erasure_{name}_total"] = str(len(items))
+            rec.details[f"audit.erasure_{name}_sha256"] = hashlib.sha256(full.encode()).hexdigest()
+        del items[keep:]
+
+
+def _fit_budget(rec: audit_pb2.AuditRecord) -> None:
+    """Whatever the mix of fields, the record stays under RECORD_BUDGET_BYTES (far below what the writer
+    accepts): long lists are halved, with their totals and hashes kept, until it fits."""
+    while rec.ByteSize() > RECORD_BUDGET_BYTES:
+        lists = max(len(rec.candidates), len(rec.erasure.face_ids), len(rec.erasure.objects),
+                    len(rec.erasure.redacted))
+        if lists <= 1:
+            for k in list(rec.details):  # only the details can still be this large: drop them, say so
+                del rec.details[k]
+            rec.details["audit.details_dropped"] = "record budget"
+            return
+        keep = lists // 2
+        if len(rec.candidates) > keep:
+            if "audit.candidates_total" not in rec.details:
+                full = b"".join(c.SerializeToString() for c in rec.candidates)
+                rec.details["audit.candidates_total"] = str(len(rec.candidates))
+                rec.details["audit.candidates_sha256"] = hashlib.sha256(full).hexdigest()
+            del rec.candidates[keep:]
+        _summarise_erasure(rec, keep)
 
 
 class AuditEmitter:

@@ -52,7 +52,7 @@ def segment_key(chain: str, first: int, last: int) -> str:
 
 def segment_range(key: str) -> tuple[int, int]:
     """(first, last) sequence named by a segment key; SegmentError for anything else under the prefix."""
-    m = _KEY_RE.match(key)
+    m = _KEY_RE.fullmatch(key)
     if m is None or int(m["first"]) < 1 or int(m["last"]) < int(m["first"]):
         raise SegmentError(f"{key!r} is not named like an audit segment (<chain>/<first>-<last>.seg)")
     return int(m["first"]), int(m["last"])

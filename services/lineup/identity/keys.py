@@ -27,7 +27,7 @@ def new_key() -> tuple[str, str, str]:
 
 def parse(key: str) -> tuple[str, str] | None:
     """(key_id, secret) of a well-formed key, else None."""
-    m = _KEY_RE.match(key)
+    m = _KEY_RE.fullmatch(key)
     return (m["key_id"], m["secret"]) if m else None
 
 

@@ -55,7 +55,7 @@ class SessionToken:
 
 def parse_token(signing_key: str, token: str) -> SessionToken | None:
     """The contents of an authentic token, else None (malformed or tampered)."""
-    m = _TOKEN_RE.match(token)
+    m = _TOKEN_RE.fullmatch(token)
     if m is None:
         return None
     expected = make_token(signing_key, m["sid"], m["agency"], int(m["exp"]))

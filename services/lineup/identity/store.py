@@ -87,7 +87,7 @@ class IdentityStore:
     # ---------------------------------------------------------------------------------- agencies
     def create_agency(self, agency_id: str, display_name: str, policy: admin_pb2.AgencyPolicy | None
                       ) -> tuple[admin_pb2.Agency, bool]:
-        if not AGENCY_RE.match(agency_id):
+        if not AGENCY_RE.fullmatch(agency_id):
             raise InvalidArgument(f"agency_id {agency_id!r} is invalid: use 2-63 of a-z, 0-9 and '-'")
         existing = self.get_agency(agency_id)
         if existing is not None:
@@ -100,7 +100,7 @@ class IdentityStore:
         return agency, True
 
     def get_agency(self, agency_id: str) -> admin_pb2.Agency | None:
-        if not AGENCY_RE.match(agency_id):
+        if not AGENCY_RE.fullmatch(agency_id):
             return None
         found = self._get(f"agencies/{agency_id}.json", admin_pb2.Agency)
         return found[0] if found else None
@@ -153,7 +153,7 @@ class IdentityStore:
         self._put(f"sessions/{session.session_id}.json", session)
 
     def get_session(self, session_id: str) -> session_pb2.Session | None:
-        if not SESSION_ID_RE.match(session_id):
+        if not SESSION_ID_RE.fullmatch(session_id):
             return None  # never let a caller-chosen string become an object key
         found = self._get(f"sessions/{session_id}.json", session_pb2.Session)
         return found[0] if found else None

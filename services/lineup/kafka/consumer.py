@@ -205,6 +205,21 @@ class BatchEnvelopeConsumer:
             log.exception("error while closing the Kafka consumer")
 
     # -- Kafka, with retries while the broker cannot be reached ------------------------------------------
+    def _decode(self, record: ConsumerRecord) -> Decoded:
+        """Decode (and unseal) a record; while the key store is unreachable, wait and retry instead of
+        dead-lettering a good record. Stopping meanwhile leaves it uncommitted (`Abandoned`)."""
+        attempt = 0
+        while True:
+            try:
+                return decode(record.value, record.headers)
+            except Unavailable as exc:
+                attempt += 1
+                if self._stop.is_set():
+                    raise Abandoned() from exc
+                log.warning("cannot open a record yet (key store unavailable); retrying",
+                            extra={"attempt": attempt, "error": for_log(exc.detail or exc.message, 300)})
+                self._backoff(attempt)
+
     def _backoff(self, attempt: int) -> None:
         self._stop.wait(min(self.retry_backoff_s * attempt, MAX_BROKER_BACKOFF_S))
 
@@ -279,7 +294,7 @@ class BatchEnvelopeConsumer:
         items: list[BatchItem] = []
         for record in records:
             try:
-                decoded = decode(record.value, record.headers)
+                decoded = self._decode(record)
             except EnvelopeError as exc:
                 self._dead_letter(record, reason=str(exc), error_code=_INVALID, attempts=1)
                 settled.add(id(record))

@@ -59,7 +59,7 @@ class ErasedError(SealError):
 
 def key_ref(agency_id: str, request_id: str) -> common_pb2.ObjectRef:
     """Where a request's data key lives; refuses an agency or request id that could shape another key."""
-    if not REQUEST_ID_RE.match(request_id or ""):
+    if not REQUEST_ID_RE.fullmatch(request_id or ""):
         raise InvalidArgument(f"request id {request_id[:80]!r} is not valid: use 1-64 of A-Z, a-z, 0-9, '_', '-'")
     return common_pb2.ObjectRef(bucket=KEYS_BUCKET, key=agency_key(agency_id, "keys", request_id))
 
