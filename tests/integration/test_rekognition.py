@@ -157,7 +157,7 @@ def gallery(rek: Any, pipeline: Pipeline) -> dict[str, Any]:
     """A collection with two faces each of amy and sheldon (one amy photo enrolled from MinIO via S3Object)."""
     rek.create_collection(CollectionId="gallery", Tags={"unit": "rek"})
     store = ObjectStore("127.0.0.1:9000", *credentials())
-    key = f"{pipeline.agency}/uploads/amy-0.png"
+    key = f"{pipeline.agency}/images/uploads/amy-0.png"
     store.put("lineup-images", key, _photo("amy", 0), "image/png")
     faces: dict[str, list[str]] = {"amy": [], "sheldon": []}
     r = rek.index_faces(CollectionId="gallery", Image={"S3Object": {"Bucket": "lineup-images", "Name": key}},
@@ -311,7 +311,7 @@ def test_s3_objects_of_the_agency_only(rek: Any, pipeline: Pipeline, gallery: di
     ok = rek.search_faces_by_image(CollectionId="gallery", FaceMatchThreshold=0,
                                    Image={"S3Object": {"Bucket": "lineup-images", "Name": gallery["s3_key"]}})
     assert ok["FaceMatches"][0]["Face"]["FaceId"] in gallery["faces"]["amy"]
-    for name in ("other-agency/uploads/amy-0.png", f"{pipeline.agency}/uploads/missing.png"):
+    for name in ("other-agency/images/uploads/amy-0.png", f"{pipeline.agency}/images/uploads/missing.png"):
         code, _, _ = aws_error(lambda name=name: rek.detect_faces(
             Image={"S3Object": {"Bucket": "lineup-images", "Name": name}}))
         assert code == "InvalidS3ObjectException"
