@@ -66,7 +66,7 @@ def test_enrolled_faces_are_counted(api: face_search_pb2_grpc.FaceSearchStub, pi
     desc = api.DescribeCollection(face_search_pb2.DescribeCollectionRequest(collection_id="gallery"),
                                   metadata=pipeline.metadata(), timeout=30)
     assert desc.face_count == total
-    assert desc.face_model_version == "face_embedder/1"
+    assert desc.face_model_version == "face_embedder_sface/1"  # the default for new collections
 
 
 def test_unseen_photo_of_each_identity_finds_it_at_rank_1(api: face_search_pb2_grpc.FaceSearchStub,
