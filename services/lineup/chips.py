@@ -16,7 +16,6 @@ fitting the ArcFace template to the landmarks directly.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,10 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lineup.errors import FailedPrecondition, InvalidArgument
-from lineup.scoring import DEFAULT_FACE_MODEL, MODEL_REPOSITORY
+from lineup.scoring import DEFAULT_FACE_MODEL, MODEL_REF, MODEL_REPOSITORY
 
-#: a face model name as it may appear in a path: model names come from requests and envelopes
-_MODEL_NAME = re.compile(r"[a-z0-9_]{1,64}")
 #: dlib's chip (150 px, padding 0.25): what `face_embedder` takes and what quality is measured on
 DLIB_CHIP_SIZE = 150
 
@@ -74,8 +71,9 @@ def chip_spec(face_model: str = "", repository: Path = MODEL_REPOSITORY) -> Chip
     """The crop of a face model given by name or `name/version` (empty: the default model for new
     collections). FailedPrecondition when the deployment has no card for it."""
     name = face_model.split("/")[0] if face_model else DEFAULT_FACE_MODEL
-    if not _MODEL_NAME.fullmatch(name):
-        raise InvalidArgument("face model name must be 1-64 of a-z, 0-9 and _ (e.g. face_embedder_sface)")
+    if face_model and not MODEL_REF.fullmatch(face_model):  # names come from requests and envelopes
+        raise InvalidArgument("face model must be 1-64 of a-z, 0-9 and _, optionally /<version> "
+                              "(e.g. face_embedder_sface/1)")
     path = repository / name / "model_card.json"
     if not path.exists():
         raise FailedPrecondition(f"face model {name!r} has no model card at {path}")

@@ -132,3 +132,41 @@ def test_a_crop_of_another_model_is_refused() -> None:
     assert decode_chip(buf.getvalue(), 150).shape == (150, 150, 3)
     with pytest.raises(InvalidArgument, match="112x112"):
         decode_chip(buf.getvalue(), 112)
+
+
+def test_detection_cuts_the_pinned_models_crop_from_the_photo() -> None:
+    from detection.align import chip_transform, extract_chip
+    from detection.detector import AnalysedFace
+    from detection.faces import model_crop
+    from lineup.chips import chip_spec
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 255, (400, 400, 3), dtype=np.uint8)
+    dlib_to_image = chip_transform(np.array([[230.0, 170], [205, 172], [140, 170], [165, 172], [185, 230]]))
+    face = AnalysedFace(0, None, np.zeros((5, 2)), None, None,  # type: ignore[arg-type]
+                        extract_chip(photo, dlib_to_image), dlib_to_image)
+    assert model_crop(photo, face, chip_spec("face_embedder")) is face.chip
+    crop = model_crop(photo, face, chip_spec(SFACE))
+    assert crop.shape == (112, 112, 3)
+    # the SFace crop shows what the dlib chip shows where they overlap (same landmark fit, one resampling)
+    spec = chip_spec(SFACE)
+    x, y = 60, 80  # a crop pixel well inside the dlib chip
+    dx, dy = np.asarray(spec.from_dlib_chip) @ [x, y, 1]
+    assert np.abs(crop[y, x].astype(int) - face.chip[round(dy), round(dx)].astype(int)).max() < 120  # noise image
+    assert crop[:15].any()  # the forehead band above dlib's chip is real pixels, not black
+
+
+def test_reembed_matches_faces_by_box_and_cuts_from_old_chips() -> None:
+    from lineup.chips import chip_spec
+    from lineup.reembed import crop_from_chip, iou
+    from lineup.v1 import common_pb2
+
+    a = common_pb2.BoundingBox(left=0.1, top=0.1, width=0.2, height=0.2)
+    assert iou(a, a) == pytest.approx(1.0)
+    assert iou(a, common_pb2.BoundingBox(left=0.5, top=0.5, width=0.2, height=0.2)) == 0.0
+    assert iou(a, common_pb2.BoundingBox(left=0.15, top=0.1, width=0.2, height=0.2)) == pytest.approx(0.6)
+    spec = chip_spec(SFACE)
+    chip = np.full((150, 150, 3), 200, np.uint8)
+    crop = crop_from_chip(chip, np.asarray(spec.from_dlib_chip), spec.size)
+    assert crop.shape == (112, 112, 3)
+    assert not crop[:15].any() and crop[60, 56].tolist() == [200, 200, 200]  # black above dlib's chip
