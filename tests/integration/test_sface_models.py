@@ -154,12 +154,17 @@ def test_hostile_or_unknown_model_names_are_refused(api: Api, pipeline: Pipeline
     assert "\n" not in details and len(details) < 400
 
 
+def _tool_env(pipeline: Pipeline) -> dict[str, str]:
+    """The services' environment (internal token, object store, topic prefix) plus the internal endpoints."""
+    env = pipeline.env("reembed", 1, {"LINEUP_DETECTION_URL": f"127.0.0.1:{pipeline.ports['detection']}",
+                                      "LINEUP_EMBEDDING_URL": f"127.0.0.1:{pipeline.ports['embedding']}"})
+    env.pop("LINEUP_GRPC_PORT")  # the tool serves nothing
+    return env
+
+
 def _reembed(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    env = pipeline.env("reembed", 0, {
-        "LINEUP_DETECTION_URL": f"127.0.0.1:{pipeline.ports['detection']}",
-        "LINEUP_EMBEDDING_URL": f"127.0.0.1:{pipeline.ports['embedding']}"})
     return subprocess.run([sys.executable, "-m", "lineup.reembed", "--agency", pipeline.agency, *args],
-                          env=env, capture_output=True, text=True, timeout=600, check=False)
+                          env=_tool_env(pipeline), capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_reembed_moves_a_dlib_collection_to_sface(api: Api, pipeline: Pipeline,
@@ -209,5 +214,5 @@ def test_reembed_refuses_a_hostile_target_and_another_agency(api: Api, pipeline:
     assert bad.returncode != 0 and "INVALID_ARGUMENT" in bad.stderr, bad.stderr
     other = subprocess.run([sys.executable, "-m", "lineup.reembed", "--agency", "../etc", "--source", "old-gallery",
                             "--target", "y", "--operator", "Ops Tester"],
-                           env=pipeline.env("reembed", 0), capture_output=True, text=True, timeout=120, check=False)
+                           env=_tool_env(pipeline), capture_output=True, text=True, timeout=120, check=False)
     assert other.returncode == 2 and "reembed:" in other.stderr, other.stderr
