@@ -318,7 +318,9 @@ class AnalysedFace:
     landmarks: np.ndarray = field(repr=False)  # (5, 2): left eye, right eye, nose, mouth left, mouth right
     pose: Pose
     quality: Quality
-    chip: np.ndarray = field(repr=False)  # (150, 150, 3) uint8 RGB
+    chip: np.ndarray = field(repr=False)  # (150, 150, 3) uint8 RGB: dlib's chip (quality is measured on it)
+    #: 2x3 affine, dlib chip pixel -> image pixel: other models' crops are cut through it (lineup.chips)
+    transform: np.ndarray | None = field(default=None, repr=False)
 
 
 class FaceAnalyser:
@@ -340,5 +342,5 @@ class FaceAnalyser:
                 aligned = self.aligner.align(rgb, det.box, det.keypoints)
             pose = estimate_pose(det.keypoints)
             quality = assess(aligned.chip, det.box, det.score, pose)
-            out.append(AnalysedFace(i, det, aligned.landmarks, pose, quality, aligned.chip))
+            out.append(AnalysedFace(i, det, aligned.landmarks, pose, quality, aligned.chip, aligned.transform))
         return out

@@ -21,9 +21,11 @@ import numpy as np
 from opentelemetry import trace
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from detection.align import extract_chip
 from detection.detector import AnalysedFace, FaceAnalyser
 from detection.quality import Band, shortfalls
 from detection.settings import API_MAX_FACES
+from lineup.chips import ChipSpec
 from lineup.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from lineup.objectstore import agency_key
 from lineup.scoring import MODEL_REPOSITORY, model_version
@@ -130,8 +132,19 @@ def crop_key(agency_id: str, request_id: str, face_index: int) -> str:
     return agency_key(agency_id, "crops", check_request_id(request_id), f"{face_index}.png")
 
 
+def model_crop(image: np.ndarray, face: AnalysedFace, spec: ChipSpec) -> np.ndarray:
+    """The crop `spec`'s face model takes, from the same landmark fit as dlib's chip.
+
+    Sampled from the photo (not out of the 150-px chip, which is too tight for e.g. ArcFace's template)."""
+    if spec.is_dlib_chip:
+        return face.chip
+    if face.transform is None:
+        raise FailedPrecondition("the aligner gave no chip transform: cannot cut the model's crop")
+    return extract_chip(image, spec.transform(face.transform), spec.size)
+
+
 def chip_png(chip: np.ndarray) -> bytes:
-    """Lossless PNG of a 150x150 chip: the embedder must see exactly the pixels the aligner produced."""
+    """Lossless PNG of a model crop: the embedder must see exactly the pixels the aligner produced."""
     buf = io.BytesIO()
     Image.fromarray(np.asarray(chip, np.uint8), "RGB").save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

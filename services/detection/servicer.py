@@ -11,9 +11,20 @@ import uuid
 from collections.abc import Sequence
 
 import grpc
+import numpy as np
 
-from detection.faces import FaceFinder, check_scope, chip_png, crop_key, decode_image, effective_max_faces, face_detail
+from detection.faces import (
+    FaceFinder,
+    check_scope,
+    chip_png,
+    crop_key,
+    decode_image,
+    effective_max_faces,
+    face_detail,
+    model_crop,
+)
 from detection.settings import DetectionSettings
+from lineup.chips import chip_spec
 from lineup.errors import InvalidArgument
 from lineup.objectstore import ObjectStore, agency_key
 from lineup.topology import BUCKETS
@@ -38,15 +49,17 @@ class DetectionServiceServicer(detection_pb2_grpc.DetectionServiceServicer):
             data = self.store.get(request.image.object)
         else:
             raise InvalidArgument("image is missing: send bytes or an object reference")
+        spec = chip_spec(request.face_model)  # whose crop: empty means the default model's
         image = decode_image(data, self.settings.max_image_pixels)
         faces = self.finder.find(image)[:limit]
+        pixels = np.asarray(image)
         request_id = request.request_id or getattr(context, "request_id", "") or uuid.uuid4().hex
         out = detection_pb2.DetectResponse(image_width=image.width, image_height=image.height,
                                            detector_model_version=self.finder.model_version)
         for face in faces:
             item = detection_pb2.DetectedFace(face_index=face.index,
                                               detail=face_detail(face, image.width, image.height))
-            png = chip_png(face.chip)
+            png = chip_png(model_crop(pixels, face, spec))
             if request.store_crops:
                 item.crop.CopyFrom(self.store.put(self.settings.crops_bucket,
                                                   crop_key(request.agency_id, request_id, face.index), png,

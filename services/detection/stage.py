@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from kafka.consumer.fetcher import ConsumerRecord
 
 from detection.faces import (
@@ -24,9 +25,11 @@ from detection.faces import (
     decode_image,
     effective_max_faces,
     face_detail,
+    model_crop,
     select_faces,
 )
 from detection.settings import DetectionSettings
+from lineup.chips import chip_spec
 from lineup.errors import InvalidArgument
 from lineup.kafka.consumer import ConcurrentEnvelopeConsumer, ConsumerFactory
 from lineup.kafka.deadletter import DeadLetterPublisher
@@ -70,6 +73,9 @@ class DetectionStage:
         task = env.image_accepted.task
         check_envelope_ids(env)
         check_scope(task.image, (env.agency_id, task.owner_agency_id), BUCKETS)
+        # the crop of the model the task is pinned to (a collection's pin; ingest stamps the default model
+        # on probes); an unknown model fails here, before the image is decoded
+        spec = chip_spec(task.face_model_version)
         image = decode_image(self.store.get(task.image), self.settings.max_image_pixels)
         faces = self.finder.find(image)
         width, height = image.width, image.height
@@ -85,13 +91,14 @@ class DetectionStage:
                                               "operation": "DETECT"})
             return
 
+        pixels = np.asarray(image)
         selection = select_faces(faces, width=width, height=height, max_faces=limit,
                                  quality_filter=task.quality_filter)
         out = events_pb2.FacesDetected(task=task, filtered=selection.filtered,
                                        detector_model_version=self.finder.model_version)
         for face in selection.kept:
             ref = self.store.put(self.settings.crops_bucket, crop_key(env.agency_id, env.request_id, face.index),
-                                 chip_png(face.chip), content_type="image/png")
+                                 chip_png(model_crop(pixels, face, spec)), content_type="image/png")
             out.faces.append(events_pb2.DetectedFaceCrop(face_index=face.index, detail=face_detail(face, width, height),
                                                          crop=ref))
         forward(self.producer, self.settings.topic(DETECTED_TOPIC), decoded, out, service=self.settings.service_name)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 
 from embedding.embedder import FaceEmbedder
-from embedding.models import load_face_model
+from embedding.models import ServedModels, load_face_model, parse_model_list
 from embedding.servicer import EmbeddingServiceServicer, register
 from embedding.settings import EmbeddingSettings
 from embedding.stage import EmbeddingStage, build_consumer
@@ -30,12 +30,13 @@ def build(settings: EmbeddingSettings) -> ServiceServer:
     settings.require("minio_access_key", "minio_secret_key", "internal_token")
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels  # PIL's bomb check: the deployment's one pixel cap
     try:
-        model = load_face_model(settings.face_model)
+        models = [load_face_model(name) for name in parse_model_list(settings.face_model)]
     except FailedPrecondition as exc:
         raise SettingsError(f"{env_name('face_model')}: {exc.message}") from None
     backend = TracedBackend(TritonBackend(settings.triton_url, timeout_s=settings.triton_timeout_s),
                             server_address=settings.triton_url)
-    embedder = FaceEmbedder(backend, model_name=model.name, batch_size=settings.triton_max_batch)
+    served = ServedModels(models, [FaceEmbedder(backend, model_name=m.name, batch_size=settings.triton_max_batch,
+                                                chip_size=m.chip_size, dimension=m.dimension) for m in models])
     store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
                         secure=settings.minio_secure)
     pool = ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch")
@@ -43,9 +44,9 @@ def build(settings: EmbeddingSettings) -> ServiceServer:
     producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
     results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
                               topic_prefix=settings.topic_prefix)
-    stage = EmbeddingStage(settings, embedder, backend, model, store, producer, results, pool)
+    stage = EmbeddingStage(settings, served, backend, store, producer, results, pool)
     consumer = build_consumer(settings, stage, producer, results)
-    servicer = EmbeddingServiceServicer(settings, embedder, model, store, pool)
+    servicer = EmbeddingServiceServicer(settings, served, store, pool)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
                          authenticator=InternalAuthenticator(settings.internal_token),
                          workers=[consumer], closers=[producer.close, pool.shutdown, backend.close])

@@ -1,4 +1,5 @@
-"""Aligned face chips as the embedder takes them: 150x150 RGB, decoded from the PNGs detection stores.
+"""Aligned face crops as the embedder takes them: square RGB of the model's size (150 px for dlib's
+ResNet, 112 for SFace), decoded from the PNGs detection stores.
 
 Only chips cut by the detection service's aligner give meaningful embeddings, so anything of another
 shape is refused rather than resized: a resized whole photo would embed without error and match nobody.
@@ -21,17 +22,18 @@ from lineup.v1 import common_pb2
 MAX_CHIP_BYTES = 1024 * 1024
 
 
-def decode_chip(data: bytes) -> np.ndarray:
-    """PNG (or any lossless image) bytes -> (150, 150, 3) uint8 RGB."""
+def decode_chip(data: bytes, size: int = CHIP_SIZE) -> np.ndarray:
+    """PNG (or any lossless image) bytes -> (size, size, 3) uint8 RGB; `size` is the pinned model's crop."""
     if not data:
         raise InvalidArgument("face crop is empty")
     if len(data) > MAX_CHIP_BYTES:
-        raise InvalidArgument(f"face crop is {len(data)} bytes: not an aligned {CHIP_SIZE}x{CHIP_SIZE} chip")
+        raise InvalidArgument(f"face crop is {len(data)} bytes: not an aligned {size}x{size} chip")
     try:
         img = Image.open(io.BytesIO(data))
-        if img.size != (CHIP_SIZE, CHIP_SIZE):
-            raise InvalidArgument(f"face crop is {img.width}x{img.height}; the embedder takes the aligned "
-                                  f"{CHIP_SIZE}x{CHIP_SIZE} chips that DetectionService produces")
+        if img.size != (size, size):
+            raise InvalidArgument(f"face crop is {img.width}x{img.height}; the model takes the aligned "
+                                  f"{size}x{size} crops that DetectionService cuts for it (a crop cut for "
+                                  f"another model?)")
         img.load()
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except UnidentifiedImageError:

@@ -1,4 +1,7 @@
-"""Face embeddings from aligned chips through the `face_embedder` model (dlib's ResNet as ONNX).
+"""Face embeddings from aligned crops through a Triton face model (dlib's ResNet, SFace, ...).
+
+The crop size is the model's (`lineup.chips.ChipSpec`: 150 px for dlib, 112 px for SFace); every model
+takes uint8 NHWC RGB on input `image` and gives a raw descriptor on output `embedding`.
 
 Each chip is embedded together with its horizontal mirror and the two raw descriptors are summed before
 L2 normalisation: faces are roughly symmetric, and averaging the two views removes part of the noise
@@ -24,28 +27,31 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 class FaceEmbedder:
-    """Aligned 150x150 RGB chips in, L2-normalised 128-D embeddings out (cosine = dot product)."""
+    """Aligned RGB crops (chip_size square) in, L2-normalised embeddings out (cosine = dot product)."""
 
     def __init__(self, backend: InferenceBackend, *, model_name: str = MODEL_NAME, flip: bool = True,
-                 batch_size: int = MAX_BATCH) -> None:
+                 batch_size: int = MAX_BATCH, chip_size: int = CHIP_SIZE, dimension: int = EMBEDDING_DIM) -> None:
         self.backend = backend
         self.model_name = model_name
         self.flip = flip
         self.batch_size = batch_size
+        self.chip_size = chip_size
+        self.dimension = dimension
 
     def raw(self, chips: np.ndarray) -> np.ndarray:
         """The model's unnormalised descriptors for a stack of chips, no mirroring."""
         chips = np.asarray(chips)
-        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
-            raise ValueError(f"chips must be (N, {CHIP_SIZE}, {CHIP_SIZE}, 3), got {chips.shape}")
+        size = self.chip_size
+        if chips.ndim != 4 or chips.shape[1:] != (size, size, 3):
+            raise ValueError(f"chips must be (N, {size}, {size}, 3), got {chips.shape}")
         if len(chips) == 0:
-            return np.zeros((0, EMBEDDING_DIM), np.float32)
+            return np.zeros((0, self.dimension), np.float32)
         out = infer_in_batches(self.backend, self.model_name, {"image": chips.astype(np.uint8)},
                                self.batch_size)
         return np.asarray(out["embedding"], dtype=np.float32)
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        """(N, 128) float32, unit length."""
+        """(N, dimension) float32, unit length."""
         chips = np.asarray(chips)
         if not self.flip:
             return l2_normalise(self.raw(chips))

@@ -13,7 +13,9 @@ class EmbeddingSettings(CommonSettings):
     grpc_port: int = 50053
     triton_url: str = "127.0.0.1:8001"  # gRPC endpoint of Triton (local CPU server or a GPU cluster)
     triton_timeout_s: float = 30.0
-    face_model: str = "face_embedder"  # the Triton model; its model card gives version and calibration
+    #: the Triton models served, comma-separated, the default (new collections, probes) first; keep every
+    #: model an existing collection is pinned to. Each model card gives version, crop and calibration
+    face_model: str = "face_embedder_sface,face_embedder"
     #: Triton's max_batch_size of the model (infra/triton/models/face_embedder/config.pbtxt); with mirror
     #: averaging a call carries half as many faces
     triton_max_batch: int = 32

@@ -24,8 +24,7 @@ import numpy as np
 from opentelemetry import trace
 
 from embedding.chips import check_crop_ref, decode_chip
-from embedding.embedder import FaceEmbedder
-from embedding.models import FaceModel
+from embedding.models import FaceModel, ServedModels
 from embedding.settings import EmbeddingSettings
 from lineup.errors import InvalidArgument, LineupError
 from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchItem
@@ -62,24 +61,24 @@ class _Job:
     position: int  # index in the batch (and in the outcomes)
     item: BatchItem
     detected: events_pb2.FacesDetected
+    model: FaceModel  # the pinned model (the default when the task names none)
     chips: list[Future[np.ndarray]] = field(default_factory=list)
     vectors: np.ndarray | None = None
 
 
-def fetch_chip(store: ObjectStore, ref: common_pb2.ObjectRef) -> np.ndarray:
-    return decode_chip(store.get(ref))
+def fetch_chip(store: ObjectStore, ref: common_pb2.ObjectRef, size: int) -> np.ndarray:
+    return decode_chip(store.get(ref), size)
 
 
 class EmbeddingStage:
     """The batch handler of the `embedding` consumer group."""
 
-    def __init__(self, settings: EmbeddingSettings, embedder: FaceEmbedder, backend: TracedBackend,
-                 model: FaceModel, store: ObjectStore, producer: EnvelopeProducer, results: ResultPublisher,
+    def __init__(self, settings: EmbeddingSettings, models: ServedModels, backend: TracedBackend,
+                 store: ObjectStore, producer: EnvelopeProducer, results: ResultPublisher,
                  pool: ThreadPoolExecutor) -> None:
         self.settings = settings
-        self.embedder = embedder
+        self.models = models
         self.backend = backend
-        self.model = model
         self.store = store
         self.producer = producer
         self.results = results
@@ -128,15 +127,15 @@ class EmbeddingStage:
         if len(detected.faces) > MAX_FACES_PER_MESSAGE:
             raise InvalidArgument(f"{len(detected.faces)} faces in one message; detection sends at most "
                                   f"{MAX_FACES_PER_MESSAGE}")
-        self.model.check_pinned(detected.task.face_model_version)
+        model = self.models.for_pin(detected.task.face_model_version)
         agency = decoded.envelope.agency_id
         for face in detected.faces:
             check_crop_ref(face.crop, agency)
-        job = _Job(pos, item, detected)
+        job = _Job(pos, item, detected, model)
 
         def fetch(ref: common_pb2.ObjectRef) -> np.ndarray:
             with item.activate():
-                return fetch_chip(self.store, ref)
+                return fetch_chip(self.store, ref, model.chip_size)
 
         job.chips = [self.pool.submit(fetch, face.crop) for face in detected.faces]
         return job
@@ -155,21 +154,27 @@ class EmbeddingStage:
         return ready
 
     def _groups(self, jobs: list[_Job]) -> list[list[_Job]]:
-        """Whole messages, at most batch_max_faces faces per group (one larger message is a group alone)."""
-        groups: list[list[_Job]] = [[]]
-        size = 0
-        for job in jobs:
-            n = len(job.detected.faces)
-            if groups[-1] and size + n > self.settings.batch_max_faces:
-                groups.append([])
-                size = 0
-            groups[-1].append(job)
-            size += n
-        return [g for g in groups if g]
+        """Whole messages of one model, at most batch_max_faces faces per group (one larger message is a
+        group alone); a batch that mixes models gives each model its own groups."""
+        out: list[list[_Job]] = []
+        for version in dict.fromkeys(job.model.version for job in jobs):
+            groups: list[list[_Job]] = [[]]
+            size = 0
+            for job in (j for j in jobs if j.model.version == version):
+                n = len(job.detected.faces)
+                if groups[-1] and size + n > self.settings.batch_max_faces:
+                    groups.append([])
+                    size = 0
+                groups[-1].append(job)
+                size += n
+            out.extend(g for g in groups if g)
+        return out
 
     def _embed(self, group: list[_Job]) -> None:
+        model = group[0].model
         chips = [f.result() for job in group for f in job.chips]
-        vectors = self.embedder.embed(np.stack(chips)) if chips else np.zeros((0, self.model.dimension), np.float32)
+        vectors = (self.models.embedder(model).embed(np.stack(chips)) if chips
+                   else np.zeros((0, model.dimension), np.float32))
         start = 0
         for job in group:
             end = start + len(job.detected.faces)
@@ -180,7 +185,7 @@ class EmbeddingStage:
         detected = job.detected
         assert job.vectors is not None
         out = events_pb2.FacesEmbedded(task=detected.task, filtered=detected.filtered,
-                                       face_model_version=self.model.version)
+                                       face_model_version=job.model.version)
         for face, vector in zip(detected.faces, job.vectors, strict=True):
             out.faces.append(events_pb2.EmbeddedFace(face_index=face.face_index, detail=face.detail, crop=face.crop,
                                                      embedding=vector.tolist()))

@@ -9,6 +9,7 @@ table in the model card of the model a collection is pinned to.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +20,11 @@ from lineup.modelkit.calibration import DEFAULT_FMR, Calibration, from_card
 from lineup.v1 import common_pb2
 
 MODEL_REPOSITORY = Path(__file__).resolve().parents[2] / "infra" / "triton" / "models"
-DEFAULT_FACE_MODEL = "face_embedder"
+#: the model new collections are pinned to (and probes of CompareFaces are embedded with); collections
+#: keep the model they were created with, so older models stay deployed next to it (docs/models.md)
+DEFAULT_FACE_MODEL = "face_embedder_sface"
+#: face model names end up in paths (model cards) and come from requests: this is all a name may be
+MODEL_REF = re.compile(r"[a-z0-9_]{1,64}(/[0-9]{1,9})?")
 
 NOTICE = ("Investigative lead only: these candidates are not a positive identification. A trained examiner "
           "must review every candidate, and no action may be taken on a match alone. Estimated false-match "
@@ -86,6 +91,9 @@ class ScoreModel:
 def load_score_model(face_model_version: str = "", repository: Path = MODEL_REPOSITORY) -> ScoreModel:
     """The ScoreModel of `name/version` (default: the default embedder's card)."""
     name = face_model_version.split("/")[0] if face_model_version else DEFAULT_FACE_MODEL
+    if face_model_version and not MODEL_REF.fullmatch(face_model_version):
+        raise InvalidArgument(f"face model {face_model_version[:80]!r} is not a model name (1-64 of a-z, 0-9, _; "
+                              f"optionally /<version>)")
     card_path = repository / name / "model_card.json"
     if not card_path.exists():
         raise FailedPrecondition(f"face model {name!r} has no model card at {card_path}")

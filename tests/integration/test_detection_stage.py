@@ -301,7 +301,7 @@ def test_crowd_photo_gives_six_faces_with_crops(detection: Detection) -> None:
         assert face.crop.bucket == "lineup-crops"
         assert face.crop.key == f"{AGENCY}/crops/{rid}/{face.face_index}.png"
         chip = Image.open(io.BytesIO(detection.store.get(face.crop)))
-        assert chip.format == "PNG" and chip.size == (150, 150) and chip.mode == "RGB"
+        assert chip.format == "PNG" and chip.size == (112, 112) and chip.mode == "RGB"  # the default (SFace) crop
 
 
 def test_max_faces_keeps_the_largest_and_reports_the_rest(detection: Detection) -> None:
@@ -387,7 +387,7 @@ def test_detect_rpc_with_bytes_and_object_refs(detection: Detection) -> None:
         for face in resp.faces:
             _check_detail(face.detail)
             assert not face.HasField("crop")
-            assert Image.open(io.BytesIO(face.crop_png)).size == (150, 150)
+            assert Image.open(io.BytesIO(face.crop_png)).size == (112, 112)  # the default model's (SFace) crop
 
         _, ref = detection.store.put_content_addressed("lineup-images", AGENCY, data, kind="images",
                                                        content_type="image/jpeg")

@@ -149,10 +149,11 @@ def test_batches_across_messages_and_publishes_one_output_each(
         down_rid = Publisher(store, producer, down_prefix).faces_detected([chips.one])
 
         port, down_port = free_port(), free_port()
-        procs.append(start_service("embedding", prefix, port, triton_url=triton_url, batch_linger_ms="1000"))
+        procs.append(start_service("embedding", prefix, port, triton_url=triton_url, batch_linger_ms="1000",
+                                    face_model="face_embedder"))  # the dlib chips published above
         # the same service with Triton unreachable: requests must fail with UNAVAILABLE after the retries
         procs.append(start_service("embedding", down_prefix, down_port, triton_url="127.0.0.1:9",
-                                   triton_timeout_s="2"))
+                                   triton_timeout_s="2", face_model="face_embedder"))
         wait_serving(port, procs[0])
         wait_serving(down_port, procs[1])
 

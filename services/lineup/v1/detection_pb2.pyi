@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DetectRequest(_message.Message):
-    __slots__ = ("agency_id", "image", "max_faces", "store_crops", "request_id")
+    __slots__ = ("agency_id", "image", "max_faces", "store_crops", "request_id", "face_model")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MAX_FACES_FIELD_NUMBER: _ClassVar[int]
     STORE_CROPS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_MODEL_FIELD_NUMBER: _ClassVar[int]
     agency_id: str
     image: _common_pb2.Image
     max_faces: int
     store_crops: bool
     request_id: str
-    def __init__(self, agency_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., max_faces: _Optional[int] = ..., store_crops: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    face_model: str
+    def __init__(self, agency_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., max_faces: _Optional[int] = ..., store_crops: _Optional[bool] = ..., request_id: _Optional[str] = ..., face_model: _Optional[str] = ...) -> None: ...
 
 class DetectedFace(_message.Message):
     __slots__ = ("face_index", "detail", "crop", "crop_png")
