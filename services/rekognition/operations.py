@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,8 +104,33 @@ def _quality_filter(params: Json, default: str = "NONE") -> common_pb2.QualityFi
     return common_pb2.QualityFilter.Value(f"QUALITY_FILTER_{value}")
 
 
+#: Rekognition similarities on a scale that means the same for every face model: each 10 points is ten times
+#: fewer false matches. 80 (Rekognition's default) is an estimated FMR of 1e-4, Lineup's own default; 70 is
+#: 1e-3, 90 is 1e-5, 100 is 1e-6 (the resolution of the calibration) or better. Lineup's native similarity
+#: (100 x cosine) depends on the model a collection is pinned to, so old AWS thresholds would mean nothing there.
+_SCALE_AT_FMR_1 = 40.0
+
+
+def similarity_of_fmr(fmr: float) -> float:
+    """A Rekognition `Similarity` (0-100) for an estimated false-match rate."""
+    if fmr <= 0:
+        return 100.0
+    return max(0.0, min(100.0, _SCALE_AT_FMR_1 - 10.0 * math.log10(fmr)))
+
+
+def fmr_of_similarity(similarity: float) -> float:
+    """The estimated false-match rate a Rekognition threshold asks for (1.0: no threshold at all)."""
+    return min(1.0, 10.0 ** (-(similarity - _SCALE_AT_FMR_1) / 10.0))
+
+
 def _threshold(value: float | None, default: float) -> common_pb2.Threshold:
-    return common_pb2.Threshold(min_similarity=default if value is None else value)
+    """A Rekognition threshold as a false-match rate: the model-independent way to ask; ingest still applies
+    the agency's floor when that is stricter."""
+    return common_pb2.Threshold(max_fmr=fmr_of_similarity(default if value is None else value))
+
+
+def _similarity(score: common_pb2.MatchScore) -> float:
+    return round(similarity_of_fmr(score.estimated_fmr), 3)
 
 
 def _image(params: Json, name: str = "Image") -> common_pb2.Image:
@@ -230,7 +256,7 @@ def delete_faces(ctx: Context, p: Json) -> Json:
 
 
 def _match(m: face_search_pb2.FaceMatch) -> Json:
-    return {"Similarity": m.score.similarity, "Face": _face(m.face)}
+    return {"Similarity": _similarity(m.score), "Face": _face(m.face)}
 
 
 def search_faces(ctx: Context, p: Json) -> Json:
@@ -262,7 +288,7 @@ def compare_faces(ctx: Context, p: Json) -> Json:
         threshold=_threshold(p.get("SimilarityThreshold"), DEFAULT_THRESHOLD), quality_filter=_quality_filter(p)), "")
     return {"SourceImageFace": {"BoundingBox": _box(r.source_face.bounding_box),
                                 "Confidence": r.source_face.confidence},
-            "FaceMatches": [{"Similarity": m.score.similarity, "Face": _compared(m.face)} for m in r.face_matches],
+            "FaceMatches": [{"Similarity": _similarity(m.score), "Face": _compared(m.face)} for m in r.face_matches],
             "UnmatchedFaces": [_compared(m.face) for m in r.unmatched_faces]}
 
 
@@ -328,7 +354,7 @@ def disassociate_faces(ctx: Context, p: Json) -> Json:
 
 
 def _user_match(m: face_search_pb2.UserMatch) -> Json:
-    return {"Similarity": m.score.similarity, "User": _user(m.user.user_id)}
+    return {"Similarity": _similarity(m.score), "User": _user(m.user.user_id)}
 
 
 def search_users(ctx: Context, p: Json) -> Json:

@@ -38,6 +38,7 @@ from lineup.v1 import (
     session_pb2_grpc,
 )
 from rekognition import model
+from rekognition.operations import similarity_of_fmr
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
 
@@ -224,13 +225,16 @@ def test_default_threshold_is_80_and_the_agency_floor_wins(rek: Any, pipeline: P
             collection_id="gallery", image=common_pb2.Image(bytes=_photo("amy", 2)), largest_face_only=True,
             threshold=common_pb2.Threshold(min_similarity=0),
             context=common_pb2.SearchContext(case_id=CASE, purpose=PURPOSE)), metadata=pipeline.metadata(), timeout=180)
-    floor = native.provenance.threshold_applied.similarity
-    assert floor > 0  # the agency's floor (FMR 1e-3), not the 0 asked for
+    floor_fmr = native.provenance.threshold_applied.estimated_fmr
+    assert 0 < floor_fmr <= 1.01e-3  # the agency's floor (FMR 1e-3), not the 0 asked for
+    floor = similarity_of_fmr(floor_fmr)  # 70 on the endpoint's model-independent scale
     low = rek.search_faces_by_image(CollectionId="gallery", Image={"Bytes": _photo("amy", 2)}, FaceMatchThreshold=0)
-    assert all(m["Similarity"] >= floor - 1e-3 for m in low["FaceMatches"])
+    assert low["FaceMatches"] and all(m["Similarity"] >= floor - 1e-3 for m in low["FaceMatches"])
     assert [m["Face"]["FaceId"] for m in low["FaceMatches"]] == [m.face.face_id for m in native.results[0].face_matches]
     default = rek.search_faces_by_image(CollectionId="gallery", Image={"Bytes": _photo("amy", 2)})
+    assert default["FaceMatches"], "the default 80 (estimated FMR 1e-4) finds the same person"
     assert all(m["Similarity"] >= max(80.0, floor) - 1e-3 for m in default["FaceMatches"])
+    assert {m["Face"]["FaceId"] for m in default["FaceMatches"]} <= set(gallery["faces"]["amy"])
 
 
 def test_users_create_associate_search_disassociate_delete(rek: Any, gallery: dict[str, Any]) -> None:
