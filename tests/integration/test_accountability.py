@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,19 +18,18 @@ from lineup.devstack.minio import credentials
 from lineup.objectstore import ObjectStore
 from lineup.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     audit_pb2,
-    audit_pb2_grpc,
     common_pb2,
     face_search_pb2,
-    face_search_pb2_grpc,
     review_pb2,
-    review_pb2_grpc,
     session_pb2,
-    session_pb2_grpc,
 )
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
+from tests.integration.public_api import Api
+from tests.integration.public_api import image_of as _img
+from tests.integration.public_api import status_of as _code
+from tests.integration.public_api import tv_photos as _photos
 from tests.integration.waiting import PATIENT_S, wait_until
 
 pytestmark = pytest.mark.integration
@@ -40,21 +38,6 @@ TV = DATASETS / "tv-identities"
 CTX = common_pb2.SearchContext(case_id="CASE-ACC-1", purpose="investigation", justification="accountability test")
 R = admin_pb2
 NOT_VISIBLE = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED}
-
-
-class Api:
-    """Stubs of the four public services on one channel."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.faces = face_search_pb2_grpc.FaceSearchStub(channel)
-        self.admin = admin_pb2_grpc.AdminStub(channel)
-        self.audit = audit_pb2_grpc.AuditStub(channel)
-        self.review = review_pb2_grpc.ReviewStub(channel)
-        self.sessions = session_pb2_grpc.SessionsStub(channel)
-
-    def stub(self, service: str) -> Any:
-        return {"FaceSearch": self.faces, "Admin": self.admin, "Audit": self.audit, "Review": self.review,
-                "Sessions": self.sessions}[service]
 
 
 @pytest.fixture(scope="module")
@@ -68,26 +51,10 @@ def api(pipeline: Pipeline) -> Iterator[Api]:
         yield Api(ch)
 
 
-def _img(path: Path) -> common_pb2.Image:
-    return common_pb2.Image(bytes=path.read_bytes())
-
-
-def _photos(name: str) -> list[Path]:
-    return sorted((TV / name).glob("*.png"))
-
-
 def _in(seconds: float) -> Timestamp:
     ts = Timestamp()
     ts.FromMilliseconds(int((time.time() + seconds) * 1000))
     return ts
-
-
-def _code(fn: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
-    try:
-        fn()
-    except grpc.RpcError as exc:
-        return exc.code(), exc.details() or ""  # type: ignore[attr-defined]
-    return grpc.StatusCode.OK, ""
 
 
 @pytest.fixture(scope="module")

@@ -8,27 +8,27 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from lineup.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     audit_pb2,
-    audit_pb2_grpc,
     common_pb2,
     face_search_pb2,
-    face_search_pb2_grpc,
     review_pb2,
-    review_pb2_grpc,
 )
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
+from tests.integration.public_api import Api
+from tests.integration.public_api import image_of as _img
+from tests.integration.public_api import status_of as _code
+from tests.integration.public_api import tv_photos as _photos
 from tests.integration.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -41,16 +41,6 @@ INTERNALS = ("127.0.0.1", ":9000", ":9092", "lineup-jobs", "S3Error", "x-amz-req
              "minio", "MinIO", "urllib3")
 
 
-class Api:
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.faces = face_search_pb2_grpc.FaceSearchStub(channel)
-        self.admin = admin_pb2_grpc.AdminStub(channel)
-        self.audit = audit_pb2_grpc.AuditStub(channel)
-        self.review = review_pb2_grpc.ReviewStub(channel)
-        self.health = health_pb2_grpc.HealthStub(channel)
-        self.channel = channel
-
-
 @pytest.fixture(scope="module")
 def pipeline(tv_pipeline: Pipeline) -> Pipeline:
     return tv_pipeline
@@ -60,22 +50,6 @@ def pipeline(tv_pipeline: Pipeline) -> Pipeline:
 def api(pipeline: Pipeline) -> Iterator[Api]:
     with grpc.insecure_channel(pipeline.endpoint, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
         yield Api(ch)
-
-
-def _img(path: Path) -> common_pb2.Image:
-    return common_pb2.Image(bytes=path.read_bytes())
-
-
-def _photos(name: str) -> list[Path]:
-    return sorted((TV / name).glob("*.png"))
-
-
-def _code(fn: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
-    try:
-        fn()
-    except grpc.RpcError as exc:
-        return exc.code(), exc.details() or ""  # type: ignore[attr-defined]
-    return grpc.StatusCode.OK, ""
 
 
 def _records(api: Api, md: list[tuple[str, str]], **query: Any) -> list[audit_pb2.AuditRecord]:

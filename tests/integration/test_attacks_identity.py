@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,23 +23,23 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lineup.auth import INTERNAL_TOKEN_KEY, internal_metadata
 from lineup.v1 import (
     admin_pb2,
-    admin_pb2_grpc,
     audit_pb2,
-    audit_pb2_grpc,
     common_pb2,
     detection_pb2,
     detection_pb2_grpc,
     embedding_pb2,
     embedding_pb2_grpc,
     face_search_pb2,
-    face_search_pb2_grpc,
     review_pb2,
-    review_pb2_grpc,
     search_pb2,
     search_pb2_grpc,
 )
 from tests.face_data import DATASETS
 from tests.integration.pipeline_harness import Pipeline
+from tests.integration.public_api import Api
+from tests.integration.public_api import image_of as _img
+from tests.integration.public_api import status_of as _code
+from tests.integration.public_api import tv_photos as _photos
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +47,6 @@ TV = DATASETS / "tv-identities"
 R = admin_pb2
 CTX = common_pb2.SearchContext(case_id="CASE-ID-ATTACK", purpose="investigation", justification="identity attacks")
 POSSIBLE = review_pb2.REVIEW_DECISION_POSSIBLE_LEAD
-
-
-class Api:
-    def __init__(self, channel: grpc.Channel) -> None:
-        self.faces = face_search_pb2_grpc.FaceSearchStub(channel)
-        self.admin = admin_pb2_grpc.AdminStub(channel)
-        self.audit = audit_pb2_grpc.AuditStub(channel)
-        self.review = review_pb2_grpc.ReviewStub(channel)
 
 
 @pytest.fixture(scope="module")
@@ -67,22 +58,6 @@ def pipeline(tv_pipeline: Pipeline) -> Pipeline:
 def api(pipeline: Pipeline) -> Iterator[Api]:
     with grpc.insecure_channel(pipeline.endpoint) as ch:
         yield Api(ch)
-
-
-def _img(path: Path) -> common_pb2.Image:
-    return common_pb2.Image(bytes=path.read_bytes())
-
-
-def _photos(name: str) -> list[Path]:
-    return sorted((TV / name).glob("*.png"))
-
-
-def _code(fn: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
-    try:
-        fn()
-    except grpc.RpcError as exc:
-        return exc.code(), exc.details() or ""  # type: ignore[attr-defined]
-    return grpc.StatusCode.OK, ""
 
 
 def _norm(msg: str, *ids: str) -> str:
