@@ -91,7 +91,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	@touch $(BENCH_STAMP)
 
 bench: install $(BENCH_STAMP) ## Lineup vs face_recognition: enrollment, search latency at 10k/100k/300k, crowd, memory
-	@echo "==> bench: local stack up; the benchmark starts its own services + Milvus Lite (docs/benchmarks.md)"
+	@echo "==> bench: local stack up; the benchmark starts its own services + Milvus engine (docs/benchmarks.md)"
 	@$(PY) -m lineup.devstack up
 	@$(PY) -m tests.bench.run_bench
 

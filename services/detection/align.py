@@ -106,9 +106,13 @@ def warp_bilinear(img: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     y0c = np.clip(y0, 0, h - 2)
     fx = (sx - x0)[..., None]
     fy = (sy - y0)[..., None]
-    f = img.astype(np.float64)
-    top = (1 - fx) * f[y0c, x0c] + fx * f[y0c, x0c + 1]
-    bottom = (1 - fx) * f[y0c + 1, x0c] + fx * f[y0c + 1, x0c + 1]
+    # gather the four neighbours first and convert only them: converting the whole image per face cost
+    # ~44 ms per face on a 100-face crowd photo (issue *speed*); the arithmetic is the same
+    def at(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.asarray(img[y, x], np.float64)
+
+    top = (1 - fx) * at(y0c, x0c) + fx * at(y0c, x0c + 1)
+    bottom = (1 - fx) * at(y0c + 1, x0c) + fx * at(y0c + 1, x0c + 1)
     out = (1 - fy) * top + fy * bottom
     out[~valid] = 0
     return np.clip(out, 0, 255).astype(np.uint8)  # dlib truncates when assigning to uint8

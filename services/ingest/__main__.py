@@ -73,7 +73,7 @@ def build(settings: IngestSettings) -> ServiceServer:
 def _collection_exists(search: SearchClient, agency_id: str, collection_id: str) -> bool:
     try:
         search.call("DescribeCollection", search_pb2.DescribeVectorCollectionRequest(
-            agency_id=agency_id, collection_id=collection_id))
+            agency_id=agency_id, collection_id=collection_id, pin_only=True))
         return True
     except NotFound:
         return False

@@ -79,10 +79,12 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
             return self.store.get(image.object)
         raise InvalidArgument(f"{what} is missing: set {what}.bytes (JPEG/PNG/WebP) or {what}.object")
 
-    def _collection(self, agency_id: str, collection_id: str) -> search_pb2.VectorCollection:
+    def _collection(self, agency_id: str, collection_id: str, *, counts: bool = False) -> search_pb2.VectorCollection:
+        """The collection's pin (NotFound when the agency has none by that id); face and user counts only when
+        asked for, since they cost the vector store two queries per call."""
         _check_collection_id(collection_id)
         return self.search.call("DescribeCollection", search_pb2.DescribeVectorCollectionRequest(
-            agency_id=agency_id, collection_id=collection_id))
+            agency_id=agency_id, collection_id=collection_id, pin_only=not counts))
 
     def _provenance(self, context: grpc.ServicerContext, model: ScoreModel, min_raw: float
                     ) -> face_search_pb2.SearchProvenance:
@@ -125,7 +127,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def DescribeCollection(self, request: face_search_pb2.DescribeCollectionRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.DescribeCollectionResponse:
         p = require_principal()
-        c = self._collection(p.agency_id, request.collection_id)
+        c = self._collection(p.agency_id, request.collection_id, counts=True)
         return face_search_pb2.DescribeCollectionResponse(
             collection_id=c.collection_id, face_count=c.face_count, user_count=c.user_count,
             face_model_version=c.face_model_version, created_at=c.created_at,

@@ -12,6 +12,7 @@ import logging
 import re
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
@@ -28,6 +29,7 @@ from opentelemetry import trace
 from lineup.audit.emit import AuditDraft, AuditEmitter, build_records, reset_draft, set_draft
 from lineup.auth import Authenticator, Principal, reset_principal, set_principal
 from lineup.errors import InvalidArgument, LineupError, ResourceExhausted, Unimplemented, error_from_code
+from lineup.metrics import instruments
 from lineup.objectstore import sha256_hex
 from lineup.settings import CommonSettings, SettingsError
 from lineup.telemetry import current_trace_id, extract_context, shutdown_telemetry
@@ -147,7 +149,23 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
     serialize = handler.response_serializer if handler is not None else None
     shown = safe_method(method)
 
+    # a metric attribute must come from a bounded set: an unknown method's name is the client's choice
+    metric_attrs = {"rpc.system": "grpc", "rpc.method": shown.lstrip("/") if handler is not None else "(unknown)"}
+
     def call(raw: bytes, context: grpc.ServicerContext) -> Any:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return traced_call(raw, context)
+        except BaseException:
+            aborted = context.code() if hasattr(context, "code") else None
+            code = aborted.name if isinstance(aborted, grpc.StatusCode) else "UNKNOWN"
+            raise
+        finally:
+            instruments().rpc_duration.record(time.perf_counter() - started,
+                                              {**metric_attrs, "rpc.grpc.status_code": code})
+
+    def traced_call(raw: bytes, context: grpc.ServicerContext) -> Any:
         request_id = uuid.uuid4().hex
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         parent = extract_context(list((k, v.encode()) for k, v in metadata.items()))

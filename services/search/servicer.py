@@ -33,6 +33,8 @@ class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
 
     def DescribeCollection(self, request: search_pb2.DescribeVectorCollectionRequest,
                            context: grpc.ServicerContext) -> search_pb2.VectorCollection:
+        if request.pin_only:
+            return vector_collection(self.store.collection_info(request.agency_id, request.collection_id))
         described = self.store.describe_collection(request.agency_id, request.collection_id)
         return vector_collection(described.info, face_count=described.face_count,
                                  user_count=described.user_count)

@@ -27,7 +27,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from opentelemetry import trace
 
 from lineup.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from lineup.kafka.consumer import EnvelopeConsumer
+from lineup.kafka.consumer import ConcurrentEnvelopeConsumer
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded
 from lineup.kafka.producer import EnvelopeProducer
@@ -129,14 +129,16 @@ class SearchStage:
     def search(self, env: events_pb2.Envelope, msg: events_pb2.FacesEmbedded) -> events_pb2.PipelineResult:
         task, cid = msg.task, msg.task.collection_id
         owner = task.owner_agency_id or env.agency_id  # a grantee searches the owner's collection
-        info = self.store.collection_info(owner, cid)
-        _check_model(info, msg, cid)
-        scores = load_score_model(info.face_model_version)
         lists: list[list[Hit]] = []
-        if msg.faces:
-            lists = self.store.search(owner, cid, [list(f.embedding) for f in msg.faces],
+        if msg.faces:  # one describe + one search: the pin comes back with the hits
+            found = self.store.search(owner, cid, [list(f.embedding) for f in msg.faces],
                                       top_k=task.max_matches or DEFAULT_MAX_MATCHES,
-                                      min_raw_score=task.min_raw_score).results
+                                      min_raw_score=task.min_raw_score)
+            info, lists = found.info or self.store.collection_info(owner, cid), found.results
+        else:
+            info = self.store.collection_info(owner, cid)
+        _check_model(info, msg, cid)  # hits of vectors from another model are never returned
+        scores = load_score_model(info.face_model_version)
         response = face_search_pb2.SearchFacesByImageResponse(
             results=[face_search_pb2.ProbeFaceResult(
                 face_index=face.face_index, searched_face=face.detail,
@@ -192,7 +194,7 @@ def _provenance(env: events_pb2.Envelope, task: events_pb2.PipelineTask, info: C
         label=common_pb2.RESULT_LABEL_INVESTIGATIVE_LEAD, notice=NOTICE)
 
 
-def build_stage(settings: SearchSettings, store: FaceStore) -> tuple[EnvelopeConsumer, EnvelopeProducer]:
+def build_stage(settings: SearchSettings, store: FaceStore) -> tuple[ConcurrentEnvelopeConsumer, EnvelopeProducer]:
     """The consumer loop (a ServiceServer worker) and the producer it publishes with (close it last).
 
     The producer and the consumer connect to Kafka here, so a service that cannot reach Kafka at start
@@ -206,11 +208,13 @@ def build_stage(settings: SearchSettings, store: FaceStore) -> tuple[EnvelopeCon
         publisher = ResultPublisher(producer, ResultStore(objects), service=SERVICE,
                                     topic_prefix=settings.topic_prefix)
         stage = SearchStage(store, publisher)
-        consumer = EnvelopeConsumer(
+        # several messages at once: a search waits on Milvus and MinIO, and one enrolment burst or a large
+        # crowd search must not queue every other agency's search behind it
+        consumer = ConcurrentEnvelopeConsumer(
             bootstrap=settings.kafka_bootstrap, group_id=settings.topic_prefix + SERVICE,
             topics=[settings.topic(EMBEDDED_TOPIC)], handler=stage.handle,
             dead_letters=DeadLetterPublisher(producer, topic=settings.topic(DEADLETTER_TOPIC), service=SERVICE),
-            on_failure=publisher.fail, client_id=settings.service_name)
+            on_failure=publisher.fail, client_id=settings.service_name, concurrency=settings.stage_concurrency)
     except BaseException:
         producer.close()
         raise

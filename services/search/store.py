@@ -1,17 +1,23 @@
 """The face vector store: the only code that knows how faces are laid out in Milvus.
 
-Isolation: one Milvus *database* per agency (`lineup_<agency>`, '-' mapped to '_') and one Milvus
-collection per Lineup collection inside it. Every operation names the agency and runs on a client
-bound to that agency's database, so a query cannot reach another agency's vectors even with a
-guessed collection id; each row also carries `agency_id` and every read filters on it (defence in
-depth against a bug that writes into the wrong database). docs/search.md explains the choice.
+Isolation is structural, in one of two layouts (`LINEUP_MILVUS_TENANCY`, docs/search.md):
+- `collection` (the default, and the only one the embedded engine can do): every Milvus collection of an
+  agency is named with the agency's prefix (`a<len>_<agency>_`, '-' mapped to '_'), in the default
+  database. The prefix is derived from the agency id alone and no two agencies share one, so a guessed
+  collection id of another agency names a collection that does not exist for the caller.
+- `database`: one Milvus *database* per agency (`lineup_<agency>`), for Milvus clusters.
+Every operation names the agency and runs on a client bound to that agency's namespace; each row also
+carries `agency_id` and every read filters on it (defence in depth against a bug that writes into the
+wrong namespace).
 
 Model pinning: a collection records the face model version that produced its vectors (collection
 property `lineup.face_model_version`) and its dimension (the vector field); vectors of another model
-are refused, because cosine scores between two models' embeddings mean nothing.
+are refused, because cosine scores between two models' embeddings mean nothing. The same properties are
+also written, as JSON, into the collection's description: the embedded engine (milvus-lite 2.5) accepts
+collection properties but does not keep them, while it keeps the description.
 
 Users (an identity grouping faces of one collection) are records in one more Milvus collection per agency
-database, `lineup_users` (key `<collection hash>:<user id>`); a face's association is its row's `user_id`.
+namespace, `<prefix>lineup_users` (key `<collection hash>:<user id>`); a face's association is its row's `user_id`.
 Every Milvus call runs inside an OpenTelemetry CLIENT span (`milvus <method>`).
 """
 
@@ -58,6 +64,12 @@ MAX_DIMENSION = 32768
 UPSERT_BATCH = 500
 
 DATABASE_PREFIX = "lineup_"
+#: LINEUP_MILVUS_TENANCY values: the agency in every collection name (any Milvus, the embedded engine
+#: included), or one database per agency (Milvus clusters; the embedded engine ignores databases)
+TENANCY_COLLECTION = "collection"
+TENANCY_DATABASE = "database"
+TENANCIES = (TENANCY_COLLECTION, TENANCY_DATABASE)
+DEFAULT_DATABASE = "default"
 COLLECTION_PREFIX = "c_"
 PROP_MODEL_VERSION = "lineup.face_model_version"
 PROP_COLLECTION_ID = "lineup.collection_id"
@@ -66,7 +78,8 @@ PROP_CREATED_AT = "lineup.created_at_ms"
 PROP_RETENTION_DAYS = "lineup.face_retention_days"
 PROP_TAGS = "lineup.tags"  # JSON object
 
-#: the per-agency collection of user records (face collections all start with COLLECTION_PREFIX)
+#: the per-agency collection of user records, after the namespace prefix (face collections all start with
+#: the prefix and COLLECTION_PREFIX)
 USERS_COLLECTION = "lineup_users"
 #: Milvus requires a vector field in every collection; user records carry this constant 2-d one
 USER_VECTOR_DIM = 2
@@ -139,6 +152,7 @@ class Hit:
 class SearchResult:
     face_model_version: str
     results: list[list[Hit]]  # one list per query, best first
+    info: CollectionInfo | None = None  # what the collection is pinned to (read by the same call)
 
 
 @dataclass(frozen=True)
@@ -208,6 +222,27 @@ def database_name(agency_id: str) -> str:
     if not _AGENCY_RE.fullmatch(agency_id):
         raise InvalidArgument(f"agency id {agency_id!r} is not valid: use 2-63 of a-z, 0-9 and '-'")
     return DATABASE_PREFIX + agency_id.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Where one agency's collections live: a Milvus database, and a prefix of every collection name in it."""
+
+    database: str
+    prefix: str
+
+    @property
+    def users(self) -> str:
+        return self.prefix + USERS_COLLECTION
+
+
+def agency_namespace(agency_id: str, tenancy: str = TENANCY_COLLECTION) -> Namespace:
+    """The agency's namespace. The collection prefix `a<len>_<agency>_` is prefix-free across agencies: the
+    length fixes where the agency ends, and agency ids have no '_', so mapping '-' to '_' merges none."""
+    database = database_name(agency_id)  # validates the id
+    if tenancy == TENANCY_DATABASE:
+        return Namespace(database, "")
+    return Namespace(DEFAULT_DATABASE, f"a{len(agency_id)}_{agency_id.replace('-', '_')}_")
 
 
 def collection_name(collection_id: str) -> str:
@@ -347,7 +382,7 @@ def _is_not_found(exc: Exception) -> bool:
 class FaceStore:
     """Face vectors of all agencies in one Milvus, one database per agency. Thread-safe."""
 
-    def __init__(self, uri: str, *, token: str = "", index_type: str = "FLAT",
+    def __init__(self, uri: str, *, token: str = "", index_type: str = "FLAT", tenancy: str = TENANCY_COLLECTION,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         if not uri:
             raise SettingsError(f"{env_name('milvus_uri')} is empty: give http://host:19530 of a Milvus")
@@ -355,20 +390,24 @@ class FaceStore:
         if index_type not in INDEX_BUILD_PARAMS:
             raise SettingsError(f"{env_name('milvus_index_type')}={index_type!r} is not supported: use one of "
                                 f"{', '.join(INDEX_BUILD_PARAMS)}")
+        if tenancy not in TENANCIES:
+            raise SettingsError(f"{env_name('milvus_tenancy')}={tenancy!r} is not supported: use "
+                                f"{TENANCY_COLLECTION!r} (any Milvus) or {TENANCY_DATABASE!r} (a Milvus cluster)")
         self.uri = uri
         self.index_type = index_type
+        self.tenancy = tenancy
         self.timeout_s = timeout_s
         self._token = token
         self._lock = threading.Lock()
-        self._clients: dict[str, _TracedClient] = {}  # database name -> client bound to it
+        self._clients: dict[Namespace, _TracedClient] = {}  # namespace -> client bound to it
         self._databases: set[str] = set()  # databases known to exist
-        self._users_ready: set[str] = set()  # databases whose users collection is known to exist
+        self._users_ready: set[Namespace] = set()  # namespaces whose users collection is known to exist
         self._names: dict[tuple[str, str], str] = {}  # (database, Milvus name) -> Lineup collection id
 
     @classmethod
     def from_settings(cls, settings: SearchSettings, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> FaceStore:
         return cls(settings.milvus_uri, token=settings.milvus_token, index_type=settings.milvus_index_type,
-                   timeout_s=timeout_s)
+                   tenancy=settings.milvus_tenancy, timeout_s=timeout_s)
 
     def close(self) -> None:
         with self._lock:
@@ -387,7 +426,8 @@ class FaceStore:
         enrolment; a racing creator is tolerated (the loser re-reads what the winner pinned). Retention and
         tags are kept from creation; an existing collection keeps its own. `must_create` (the public
         CreateCollection) turns "it exists already" into ALREADY_EXISTS instead of reusing it."""
-        db, name = database_name(agency_id), collection_name(collection_id)
+        space = self.namespace(agency_id)
+        name = space.prefix + collection_name(collection_id)
         if not face_model_version or len(face_model_version) > _MAX_LEN["face_model_version"]:
             raise InvalidArgument("face model version must be 1-128 characters")
         if not 0 < dimension <= MAX_DIMENSION:
@@ -398,8 +438,8 @@ class FaceStore:
         tags = dict(tags or {})
         _check_tags(tags)
         with self._errors(collection_id):
-            self._ensure_database(db)
-            client = self._client(db)
+            self._ensure_database(space.database)
+            client = self._client(space)
             if not client.has_collection(name, timeout=self.timeout_s):
                 try:
                     self._create(client, name, agency_id, collection_id, face_model_version, dimension,
@@ -438,13 +478,13 @@ class FaceStore:
         return count
 
     def collection_info(self, agency_id: str, collection_id: str) -> CollectionInfo:
-        client, name = self._existing(agency_id, collection_id)
+        client, name = self._bound(agency_id, collection_id)  # describing a missing collection is NotFound
         with self._errors(collection_id):
             return self._describe(client, name, collection_id)
 
     def describe_collection(self, agency_id: str, collection_id: str) -> CollectionDescription:
         """Pinned model, dimension, creation time, retention, tags and exact face and user counts."""
-        client, name = self._existing(agency_id, collection_id)
+        client, name = self._bound(agency_id, collection_id)  # describing a missing collection is NotFound
         with self._errors(collection_id):
             info = self._describe(client, name, collection_id)
             faces = self._count(client, name)
@@ -461,22 +501,23 @@ class FaceStore:
         hundreds an agency has."""
         page_size = _page_size(page_size)
         after = decode_page_token(page_token, _COLLECTION_RE) if page_token else ""
-        db = database_name(agency_id)
+        space = self.namespace(agency_id)
         try:
             with self._errors(""):
-                return self._list_collections(db, agency_id, after, page_size)
+                return self._list_collections(space, agency_id, after, page_size)
         except NotFound:  # the agency's database went away while listing: it has no collections
             return CollectionPage(collections=[], next_page_token="")
 
-    def _list_collections(self, db: str, agency_id: str, after: str, page_size: int) -> CollectionPage:
-        if not self._database_exists(db):
+    def _list_collections(self, space: Namespace, agency_id: str, after: str, page_size: int) -> CollectionPage:
+        if not self._database_exists(space.database):
             return CollectionPage(collections=[], next_page_token="")
-        client = self._client(db)
+        client = self._client(space)
+        db = space.database
         fresh: dict[str, CollectionInfo] = {}  # described during this call
         ids: dict[str, str] = {}  # collection id -> Milvus name
         for name in client.list_collections(timeout=self.timeout_s):
-            if not name.startswith(COLLECTION_PREFIX):
-                continue  # the users collection
+            if not name.startswith(space.prefix + COLLECTION_PREFIX):
+                continue  # the users collection, or (one database for all) another agency's
             with self._lock:
                 cid = self._names.get((db, name))
             if cid is None:
@@ -509,7 +550,7 @@ class FaceStore:
             if self._get_user(client, collection_id, user_id) is not None:
                 raise AlreadyExists(f"user {user_id!r} already exists in collection {collection_id!r}")
             now_ms = int(time.time() * 1000)
-            client.upsert(USERS_COLLECTION, [{
+            client.upsert(client.users, [{
                 "key": user_key(collection_id, user_id), "collection_id": collection_id, "user_id": user_id,
                 "agency_id": agency_id, "created_at": now_ms, "vector": [1.0, 0.0]}], timeout=self.timeout_s)
         log.info("user created", extra={"agency_id": agency_id, "collection_id": collection_id, "user_id": user_id})
@@ -540,7 +581,7 @@ class FaceStore:
             if not token:
                 break
         with self._errors(collection_id):
-            client.delete(USERS_COLLECTION, ids=[user_key(collection_id, user_id)], timeout=self.timeout_s)
+            client.delete(client.users, ids=[user_key(collection_id, user_id)], timeout=self.timeout_s)
         log.info("user deleted", extra={"agency_id": agency_id, "collection_id": collection_id, "user_id": user_id,
                                         "disassociated": len(disassociated), "deleted_faces": len(deleted)})
         return DeletedUser(disassociated_face_ids=disassociated, deleted_faces=deleted)
@@ -557,8 +598,8 @@ class FaceStore:
             expr = f"collection_id == {_quote(collection_id)} and agency_id == {_quote(agency_id)}"
             if after:
                 expr += f" and key > {_quote(user_key(collection_id, after))}"
-            raw = self._read(client, USERS_COLLECTION, lambda: client.query(
-                USERS_COLLECTION, filter=expr, output_fields=["user_id", "created_at"], limit=page_size + 1,
+            raw = self._read(client, client.users, lambda: client.query(
+                client.users, filter=expr, output_fields=["user_id", "created_at"], limit=page_size + 1,
                 consistency_level="Strong", timeout=self.timeout_s, iterator="True", reduce_stop_for_best="True"))
             records = sorted((str(r["user_id"]), int(r["created_at"])) for r in raw)
             more = len(records) > page_size
@@ -577,8 +618,8 @@ class FaceStore:
         with self._errors(collection_id):
             if not self._has_users_collection(client):
                 return {}
-            raw = self._read(client, USERS_COLLECTION, lambda: client.get(
-                USERS_COLLECTION, ids=[user_key(collection_id, u) for u in dict.fromkeys(user_ids)],
+            raw = self._read(client, client.users, lambda: client.get(
+                client.users, ids=[user_key(collection_id, u) for u in dict.fromkeys(user_ids)],
                 output_fields=["user_id", "created_at", "agency_id", "collection_id"], consistency_level="Strong",
                 timeout=self.timeout_s))
             found = {str(r["user_id"]): int(r["created_at"]) for r in raw
@@ -637,7 +678,7 @@ class FaceStore:
         """Insert or overwrite by face id: ids are deterministic, so a replayed message changes nothing.
 
         Returns the number of distinct faces written (a repeated id in one call counts once, last wins)."""
-        client, name = self._existing(agency_id, collection_id)
+        client, name = self._bound(agency_id, collection_id)  # _write describes it first
         return self._write(agency_id, collection_id, client, name, faces)
 
     def search(self, agency_id: str, collection_id: str, queries: Sequence[Sequence[float]], *, top_k: int,
@@ -653,9 +694,9 @@ class FaceStore:
             raise InvalidArgument(f"top_k {top_k} is out of range 1..{MAX_TOP_K}")
         if user_id:
             _check_user_id(user_id)
-        client, name = self._existing(agency_id, collection_id)
+        client, name = self._bound(agency_id, collection_id)
         with self._errors(collection_id):
-            info = self._describe(client, name, collection_id)
+            info = self._describe(client, name, collection_id)  # NotFound for a missing collection
             for i, q in enumerate(queries):
                 _check_vector(q, info.dimension, f"query vector {i}")
             expr = self._filter(agency_id, user_id=user_id)
@@ -663,11 +704,13 @@ class FaceStore:
                 expr += ' and user_id != ""'
             raw = self._read(client, name, lambda: client.search(
                 name, data=[list(q) for q in queries], limit=top_k, filter=expr, output_fields=list(_SCALAR_FIELDS),
-                search_params=self._search_params(top_k), consistency_level="Strong", timeout=self.timeout_s))
+                search_params=self.search_params(top_k), consistency_level="Strong", timeout=self.timeout_s))
+        # ties are ordered by face id, so a ranking never depends on the engine's internal order
         results = [sorted((Hit(_row(h["entity"]), float(h["distance"])) for h in hits
-                           if float(h["distance"]) >= min_raw_score), key=lambda hit: -hit.raw_score)
+                           if float(h["distance"]) >= min_raw_score),
+                          key=lambda hit: (-hit.raw_score, hit.face.face_id))
                    for hits in raw]
-        return SearchResult(face_model_version=info.face_model_version, results=results)
+        return SearchResult(face_model_version=info.face_model_version, results=results, info=info)
 
     def get_faces(self, agency_id: str, collection_id: str, *, face_ids: Sequence[str] = (), user_id: str = "",
                   image_id: str = "", page_size: int = 0, page_token: str = "", with_embeddings: bool = False,
@@ -715,6 +758,12 @@ class FaceStore:
                 client.delete(name, ids=[r.face_id for r in rows], timeout=self.timeout_s)
         return rows
 
+    def flush(self, agency_id: str, collection_id: str) -> None:
+        """Seal what was written into segments, so that an index other than FLAT covers it (bulk loads)."""
+        client, name = self._existing(agency_id, collection_id)
+        with self._errors(collection_id):
+            client.flush(name, timeout=max(self.timeout_s, 600.0))
+
     def count_faces(self, agency_id: str, collection_id: str) -> int:
         client, name = self._existing(agency_id, collection_id)
         with self._errors(collection_id):
@@ -739,27 +788,32 @@ class FaceStore:
                 raise NotFound(f"collection {collection_id!r} not found") from exc
             raise
 
-    def _client(self, db: str) -> _TracedClient:
-        """A client bound to one database. pymilvus shares one gRPC channel between clients with the same
+    def namespace(self, agency_id: str) -> Namespace:
+        return agency_namespace(agency_id, self.tenancy)
+
+    def _client(self, space: Namespace) -> _TracedClient:
+        """A client bound to one namespace. pymilvus shares one gRPC channel between clients with the same
         address and token; the database travels per call, so clients never switch databases under a
         concurrent request (MilvusClient.use_database would)."""
         with self._lock:
-            client = self._clients.get(db)
+            client = self._clients.get(space)
         if client is not None:
             return client
-        client = _TracedClient(MilvusClient(uri=self.uri, token=self._token, db_name=db, timeout=self.timeout_s),
-                               self.uri, db)
+        client = _TracedClient(MilvusClient(uri=self.uri, token=self._token, db_name=space.database,
+                                            timeout=self.timeout_s), self.uri, space)
         with self._lock:
-            kept = self._clients.setdefault(db, client)
+            kept = self._clients.setdefault(space, client)
         if kept is not client:
             client.close()
         return kept
 
     def _database_exists(self, db: str) -> bool:
+        if self.tenancy == TENANCY_COLLECTION:
+            return True  # everything lives in the default database
         with self._lock:
             if db in self._databases:
                 return True
-        found = set(self._client("default").list_databases(timeout=self.timeout_s))
+        found = set(self._client(Namespace(DEFAULT_DATABASE, "")).list_databases(timeout=self.timeout_s))
         with self._lock:
             self._databases = found
         return db in found
@@ -768,7 +822,7 @@ class FaceStore:
         if self._database_exists(db):
             return
         try:
-            self._client("default").create_database(db, timeout=self.timeout_s)
+            self._client(Namespace(DEFAULT_DATABASE, "")).create_database(db, timeout=self.timeout_s)
         except MilvusException:
             if not self._database_exists(db):  # another replica may have won the race
                 raise
@@ -777,19 +831,33 @@ class FaceStore:
 
     def _existing(self, agency_id: str, collection_id: str) -> tuple[_TracedClient, str]:
         """The client and Milvus name of a collection of this agency, or NotFound."""
-        db, name = database_name(agency_id), collection_name(collection_id)
+        client, name = self._bound(agency_id, collection_id)
         with self._errors(collection_id):
-            if not self._database_exists(db):
-                raise NotFound(f"collection {collection_id!r} not found")
-            client = self._client(db)
             if not client.has_collection(name, timeout=self.timeout_s):
                 raise NotFound(f"collection {collection_id!r} not found")
         return client, name
 
+    def _bound(self, agency_id: str, collection_id: str) -> tuple[_TracedClient, str]:
+        """The client and Milvus name the collection would have, without asking Milvus whether it exists:
+        for calls whose first Milvus request fails with "collection not found" anyway (NotFound through
+        `_errors`), which saves a round trip on the hot paths (search, upsert)."""
+        space = self.namespace(agency_id)
+        name = space.prefix + collection_name(collection_id)
+        with self._errors(collection_id):  # connecting may fail too: UNAVAILABLE
+            if not self._database_exists(space.database):
+                raise NotFound(f"collection {collection_id!r} not found")
+            return self._client(space), name
+
     def _create(self, client: _TracedClient, name: str, agency_id: str, collection_id: str,
                 face_model_version: str, dimension: int, face_retention_days: int, tags: Mapping[str, str],
                 ) -> None:
-        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        properties = {PROP_MODEL_VERSION: face_model_version, PROP_COLLECTION_ID: collection_id,
+                      PROP_AGENCY_ID: agency_id, PROP_CREATED_AT: str(int(time.time() * 1000)),
+                      PROP_RETENTION_DAYS: str(face_retention_days),
+                      PROP_TAGS: json.dumps(dict(tags), sort_keys=True, ensure_ascii=False)}
+        # the description is the schema's (pymilvus ignores create_collection's own when given a schema)
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False,
+                                      description=json.dumps(properties, sort_keys=True))
         schema.add_field("face_id", DataType.VARCHAR, max_length=64, is_primary=True)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=dimension)
         schema.add_field("agency_id", DataType.VARCHAR, max_length=63)
@@ -804,10 +872,7 @@ class FaceStore:
         index.add_index("user_id", index_type="INVERTED")  # search and listing filter by user
         client.create_collection(
             name, schema=schema, index_params=index, consistency_level="Strong", timeout=self.timeout_s,
-            properties={PROP_MODEL_VERSION: face_model_version, PROP_COLLECTION_ID: collection_id,
-                        PROP_AGENCY_ID: agency_id, PROP_CREATED_AT: str(int(time.time() * 1000)),
-                        PROP_RETENTION_DAYS: str(face_retention_days),
-                        PROP_TAGS: json.dumps(dict(tags), sort_keys=True, ensure_ascii=False)})
+            properties=properties)
 
     def _read(self, client: _TracedClient, name: str, call: Callable[[], T]) -> T:
         """Run a search/query, loading the collection first if Milvus has it released: Milvus Lite
@@ -839,7 +904,7 @@ class FaceStore:
                 return None
             raise
         info = _info(desc)
-        props = desc.get("properties", {})
+        props = _properties(desc)
         if info is None or not info.collection_id or props.get(PROP_AGENCY_ID) != agency_id:
             log.warning("skipping a collection Lineup did not create", extra={"collection": name})
             return None
@@ -858,12 +923,12 @@ class FaceStore:
 
     def _has_users_collection(self, client: _TracedClient) -> bool:
         with self._lock:
-            if client.db in self._users_ready:
+            if client.space in self._users_ready:
                 return True
-        if not client.has_collection(USERS_COLLECTION, timeout=self.timeout_s):
+        if not client.has_collection(client.users, timeout=self.timeout_s):
             return False
         with self._lock:
-            self._users_ready.add(client.db)
+            self._users_ready.add(client.space)
         return True
 
     def _ensure_users_collection(self, client: _TracedClient) -> None:
@@ -882,20 +947,20 @@ class FaceStore:
         index.add_index("vector", index_type="FLAT", metric_type="L2")
         index.add_index("collection_id", index_type="INVERTED")  # every read filters by collection
         try:
-            client.create_collection(USERS_COLLECTION, schema=schema, index_params=index, consistency_level="Strong",
+            client.create_collection(client.users, schema=schema, index_params=index, consistency_level="Strong",
                                      timeout=self.timeout_s)
         except MilvusException:
-            if not client.has_collection(USERS_COLLECTION, timeout=self.timeout_s):  # lost a creation race?
+            if not client.has_collection(client.users, timeout=self.timeout_s):  # lost a creation race?
                 raise
         with self._lock:
-            self._users_ready.add(client.db)
+            self._users_ready.add(client.space)
 
     def _get_user(self, client: _TracedClient, collection_id: str, user_id: str) -> UserRecord | None:
         """The user's record (face count not filled in), or None."""
         if not self._has_users_collection(client):
             return None
-        raw = self._read(client, USERS_COLLECTION, lambda: client.get(
-            USERS_COLLECTION, ids=[user_key(collection_id, user_id)], output_fields=["collection_id", "created_at"],
+        raw = self._read(client, client.users, lambda: client.get(
+            client.users, ids=[user_key(collection_id, user_id)], output_fields=["collection_id", "created_at"],
             consistency_level="Strong", timeout=self.timeout_s))
         for r in raw:
             if r["collection_id"] == collection_id:
@@ -905,15 +970,15 @@ class FaceStore:
     def _count_users(self, client: _TracedClient, collection_id: str) -> int:
         if not self._has_users_collection(client):
             return 0
-        res = self._read(client, USERS_COLLECTION, lambda: client.query(
-            USERS_COLLECTION, filter=f"collection_id == {_quote(collection_id)}", output_fields=["count(*)"],
+        res = self._read(client, client.users, lambda: client.query(
+            client.users, filter=f"collection_id == {_quote(collection_id)}", output_fields=["count(*)"],
             consistency_level="Strong", timeout=self.timeout_s))
         return int(res[0]["count(*)"])
 
     def _delete_users_of(self, client: _TracedClient, collection_id: str) -> None:
         if self._has_users_collection(client):
-            self._read(client, USERS_COLLECTION, lambda: client.delete(
-                USERS_COLLECTION, filter=f"collection_id == {_quote(collection_id)}", timeout=self.timeout_s))
+            self._read(client, client.users, lambda: client.delete(
+                client.users, filter=f"collection_id == {_quote(collection_id)}", timeout=self.timeout_s))
 
     def _face_counts(self, client: _TracedClient, name: str, agency_id: str, user_ids: Sequence[str],
                      ) -> dict[str, int]:
@@ -944,7 +1009,7 @@ class FaceStore:
     def _count(self, client: _TracedClient, name: str) -> int:
         """Exact count (Strong consistency; deletes and overwritten upserts are not counted).
 
-        Unlike reads that return faces, the count does not filter on agency_id: the database already
+        Unlike reads that return faces, the count does not filter on agency_id: the namespace already
         scopes it, and on Milvus Lite a filtered count materialises every row (~30 ms per 1k faces)
         while the unfiltered one is answered from segment statistics in milliseconds."""
         res = self._read(client, name, lambda: client.query(
@@ -974,7 +1039,7 @@ class FaceStore:
             parts.append(f"face_id > {_quote(after)}")
         return " and ".join(parts)
 
-    def _search_params(self, top_k: int) -> dict[str, Any]:
+    def search_params(self, top_k: int) -> dict[str, Any]:
         """HNSW needs ef >= k; IVF scans a few lists. FLAT (and Milvus' AUTOINDEX) take no parameters."""
         params: dict[str, Any] = {}
         if self.index_type.startswith("HNSW"):
@@ -991,12 +1056,13 @@ class _TracedClient:
 
     _UNTRACED = frozenset({"close", "create_schema", "prepare_index_params"})  # local, no round trip
 
-    def __init__(self, client: MilvusClient, uri: str, db: str) -> None:
+    def __init__(self, client: MilvusClient, uri: str, space: Namespace) -> None:
         self._inner = client
-        self.db = db
+        self.space = space
+        self.users = space.users
         parts = urlsplit(uri if "://" in uri else f"http://{uri}")
         self._attrs: dict[str, str | int] = {"rpc.system": "milvus", "db.system.name": "milvus",
-                                             "db.namespace": db, "server.address": parts.hostname or uri}
+                                             "db.namespace": space.database, "server.address": parts.hostname or uri}
         if parts.port:
             self._attrs["server.port"] = parts.port
 
@@ -1016,10 +1082,22 @@ class _TracedClient:
         return call
 
 
+def _properties(desc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Lineup's collection properties; from the description JSON where the engine did not keep them."""
+    props = desc.get("properties", {}) or {}
+    if PROP_MODEL_VERSION in props:
+        return props  # type: ignore[no-any-return]
+    try:
+        described = json.loads(desc.get("description") or "{}")
+    except ValueError:
+        return {}
+    return described if isinstance(described, dict) else {}
+
+
 def _info(desc: Mapping[str, Any]) -> CollectionInfo | None:
     """A collection's Lineup properties from Milvus' description; None if Lineup did not create it."""
     dims = [int(f["params"]["dim"]) for f in desc.get("fields", []) if f["name"] == "embedding"]
-    props = desc.get("properties", {}) or {}
+    props = _properties(desc)
     version = str(props.get(PROP_MODEL_VERSION, ""))
     if not dims or not version:
         return None

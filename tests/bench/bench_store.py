@@ -1,10 +1,10 @@
-"""Manual benchmark of the face store on Milvus Lite (not part of the test suite; pytest does not collect it).
+"""Manual benchmark of the face store on the Milvus engine (not part of the test suite; pytest ignores it).
 
     .venv/bin/python tests/bench/bench_store.py [--sizes 10000,100000] [--dim 128] [--index FLAT]
-        [--repeat 20] [--memtable-mb 0] [--uri URI --token T] [--max-seconds 1200]
+        [--repeat 20] [--uri URI --token T] [--max-seconds 1200]
 
-It starts its own Milvus Lite server on a free port with a temporary data directory (so the numbers are
-not disturbed by, and do not disturb, the dev stack), loads N random unit vectors per size through
+It starts its own Milvus engine (lineup.devstack.milvus) on a free port with a temporary data directory
+(so the numbers are not disturbed by, and do not disturb, the dev stack), loads N random unit vectors per size through
 `FaceStore.upsert_faces`, and reports insert throughput, search latency (1 query and 10 queries per
 call, before and after a flush to Parquet segments), count/list latency and the server's memory (RSS and
 peak RSS from /proc). Everything is torn down at the end; a watchdog kills the run after --max-seconds.
@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,16 +25,11 @@ from functools import partial
 
 import numpy as np
 
-from search.store import FaceRow, FaceStore, collection_name, database_name
+from lineup.devstack.milvus import private_engine
+from search.store import FaceRow, FaceStore
 
 AGENCY = "bench"
 MODEL = "bench-model@1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -54,45 +45,11 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 
 
 @contextmanager
-def milvus_lite(memtable_mb: int = 0) -> Iterator[tuple[str, int]]:
-    """A private Milvus Lite server; yields (uri, pid) and always stops it and deletes its data.
-
-    memtable_mb > 0 lowers Milvus Lite's memtable budget (default 128 MiB) so rows reach indexed
-    Parquet segments sooner: searches over the memtable are a slow row scan."""
-    data_dir = tempfile.mkdtemp(prefix="lineup-bench-milvus-")
-    port = _free_port()
-    env = dict(os.environ)
-    if memtable_mb > 0:
-        env["MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES"] = str(memtable_mb * 1024 * 1024)
-    proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", data_dir,
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Milvus Lite did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@contextmanager
-def _server(uri: str, memtable_mb: int) -> Iterator[tuple[str, int]]:
+def _server(uri: str) -> Iterator[tuple[str, int]]:
     if uri:
         yield uri, 0
     else:
-        with milvus_lite(memtable_mb) as server:
+        with private_engine() as server:
             yield server
 
 
@@ -129,7 +86,7 @@ def bench_size(store: FaceStore, uri: str, token: str, pid: int, n: int, dim: in
     rss, peak = _rss_mb(pid)
     print(f"\n== {n} faces, dim {dim}, index {store.index_type}")
     print(f"upsert: {insert_s:.1f} s = {n / insert_s:,.0f} faces/s (FaceStore, batches of 500 rows per RPC)")
-    print(f"milvus lite RSS after load: {rss:.0f} MiB (peak {peak:.0f} MiB)")
+    print(f"milvus RSS after load: {rss:.0f} MiB (peak {peak:.0f} MiB)")
 
     def report(stage: str) -> None:
         for label, qs, k in (("1 query, top 10", queries[:1], 10), ("1 query, top 100", queries[:1], 100),
@@ -150,17 +107,14 @@ def bench_size(store: FaceStore, uri: str, token: str, pid: int, n: int, dim: in
         print(f"delete 1 face {stage}: median {med:.1f} ms")
 
     report("unflushed")
-    from pymilvus import MilvusClient
 
-    client = MilvusClient(uri=uri, token=token, db_name=database_name(AGENCY), timeout=600, dedicated=True)
     t0 = time.perf_counter()
-    client.flush(collection_name(cid), timeout=600)
-    client.close()
+    store.flush(AGENCY, cid)
     store.search(AGENCY, cid, queries[:1].tolist(), top_k=10, min_raw_score=-1.0)  # builds/loads the index
     print(f"flush + first search: {time.perf_counter() - t0:.1f} s")
     report("flushed")
     rss, peak = _rss_mb(pid)
-    print(f"milvus lite RSS: {rss:.0f} MiB (peak {peak:.0f} MiB)")
+    print(f"milvus RSS: {rss:.0f} MiB (peak {peak:.0f} MiB)")
     store.drop_collection(AGENCY, cid)
 
 
@@ -170,22 +124,21 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--index", default="FLAT")
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--memtable-mb", type=int, default=0, help="Milvus Lite memtable budget (0: its default)")
     parser.add_argument("--uri", default="", help="benchmark this Milvus (e.g. a cluster) instead of a private "
-                        "Milvus Lite; uses agency 'bench' there, no memory figures")
+                        "Milvus engine; uses agency 'bench' there, no memory figures")
     parser.add_argument("--token", default="")
     parser.add_argument("--max-seconds", type=float, default=1200.0, help="hard stop for the whole run")
     args = parser.parse_args()
 
     def watchdog() -> None:
         print(f"bench: over {args.max_seconds:.0f} s, stopping", file=sys.stderr)
-        os.kill(os.getpid(), signal.SIGINT)  # unwinds through milvus_lite()'s cleanup
+        os.kill(os.getpid(), signal.SIGINT)  # unwinds through private_engine()'s cleanup
 
     timer = threading.Timer(args.max_seconds, watchdog)
     timer.daemon = True
     timer.start()
     try:
-        with _server(args.uri, args.memtable_mb) as (uri, pid):
+        with _server(args.uri) as (uri, pid):
             rss, _ = _rss_mb(pid)
             print(f"milvus {uri} idle RSS: {rss:.0f} MiB (cpus here: {os.cpu_count()})")
             store = FaceStore(uri, token=args.token, index_type=args.index, timeout_s=600)

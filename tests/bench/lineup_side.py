@@ -2,7 +2,7 @@
 
 Why a private set: the shared services on 50051-50054 are in use by other engineers, and a 300k-face
 gallery in the shared Milvus would disturb them (and their load would disturb our memory figures). So we
-start our own Milvus Lite (a temporary data directory, deleted afterwards) and our own ingest, detection,
+start our own Milvus engine (a temporary data directory, deleted afterwards) and our own ingest, detection,
 embedding and search processes with the integration tests' `Pipeline` harness (free ports, a unique Kafka
 topic prefix); Kafka, MinIO and Triton are the shared local stack's. Only these processes are stopped at
 the end.
@@ -30,10 +30,11 @@ from lineup.cli.bulk import IndexItem, index_files
 from lineup.cli.client import Client
 from lineup.devstack.accounts import local_client
 from lineup.devstack.base import stack_paths
+from lineup.devstack.milvus import private_engine
 from lineup.scoring import load_score_model
 from lineup.v1 import common_pb2, face_search_pb2
-from search.store import FaceRow, FaceStore, collection_name, database_name
-from tests.bench.bench_store import milvus_lite
+from search.store import INDEX_BUILD_PARAMS, FaceRow, FaceStore
+from tests.bench import floor_side
 from tests.bench.crowd import Crowd, tile_of
 from tests.bench.dataset import Photo, Plan
 from tests.bench.distractors import DistractorSampler, fit
@@ -80,8 +81,8 @@ class Stack:
 
 @contextmanager
 def private_stack(sync_timeout_s: float) -> Iterator[Stack]:
-    """Our Milvus Lite + our four services; always torn down (only what this function started)."""
-    with milvus_lite() as (uri, milvus_pid):
+    """Our Milvus engine + our four services; always torn down (only what this function started)."""
+    with private_engine() as (uri, milvus_pid):
         pipeline = Pipeline(prefix=f"bench{os.getpid()}{int(time.time()) % 100000}.")
         try:
             extra = {"LINEUP_MILVUS_URI": uri, "LINEUP_SYNC_TIMEOUT_S": str(sync_timeout_s)}
@@ -104,9 +105,9 @@ def memory(stack: Stack) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for run in stack.pipeline.running:
         out[run.name] = vm_hwm_mib(run.proc.pid)
-    out["milvus-lite (private)"] = vm_hwm_mib(stack.milvus_pid)
+    out["milvus engine (private)"] = vm_hwm_mib(stack.milvus_pid)
     for child in children(stack.milvus_pid):
-        out[f"milvus-lite child {child}"] = vm_hwm_mib(child)
+        out[f"milvus engine child {child}"] = vm_hwm_mib(child)
     triton_pid = stack_paths().run_dir / "triton.pid"
     if triton_pid.is_file():
         pid = int(triton_pid.read_text().split()[0])
@@ -138,26 +139,69 @@ def enroll(stack: Stack, photos: list[Photo], concurrency: int) -> dict[str, Any
             "failed": len(summary.failed)}
 
 
-def real_embeddings(stack: Stack) -> np.ndarray:
-    rows: list[tuple[float, ...]] = []
+def real_faces(stack: Stack) -> list[FaceRow]:
+    rows: list[FaceRow] = []
     token = ""
     while True:
         page = stack.store.get_faces(AGENCY, COLLECTION, page_size=1000, page_token=token, with_embeddings=True)
-        rows += [f.embedding for f in page.faces]
+        rows += page.faces
         token = page.next_page_token
         if not token:
-            return np.asarray(rows, dtype=np.float64)
+            return rows
+
+
+class IndexTwin:
+    """The same gallery in a second collection built with the store's IVF_FLAT settings, to measure what an
+    approximate index would cost in recall on these (real + fitted) embeddings: recall@10 of IVF vs the exact
+    FLAT collection for the probes' own embeddings (from the in-process floor), and both store-level latencies."""
+
+    COLLECTION = "bench-gallery-ivf"
+
+    def __init__(self, stack: Stack, model_version: str, dimension: int, real: list[FaceRow]) -> None:
+        self.exact = stack.store
+        self.store = FaceStore(stack.milvus_uri, index_type="IVF_FLAT", timeout_s=600)
+        self.store.ensure_collection(AGENCY, self.COLLECTION, model_version, dimension)
+        self.store.upsert_faces(AGENCY, self.COLLECTION, real)
+
+    def add(self, rows: list[FaceRow]) -> None:
+        self.store.upsert_faces(AGENCY, self.COLLECTION, rows)
+
+    def flush(self) -> None:
+        self.store.flush(AGENCY, self.COLLECTION)
+
+    def measure(self, probes: np.ndarray, k: int = 10) -> dict[str, Any]:
+        hits = 0
+        times: dict[str, list[float]] = {"FLAT": [], "IVF_FLAT": []}
+        for q in probes.tolist():
+            found: dict[str, set[str]] = {}
+            for name, store, collection in (("FLAT", self.exact, COLLECTION),
+                                            ("IVF_FLAT", self.store, self.COLLECTION)):
+                t = time.perf_counter()
+                result = store.search(AGENCY, collection, [q], top_k=k, min_raw_score=-1.0)
+                times[name].append(time.perf_counter() - t)
+                found[name] = {h.face.face_id for h in result.results[0]}
+            hits += len(found["FLAT"] & found["IVF_FLAT"])
+        params = self.store.search_params(k)["params"]  # what the store really used
+        recall = round(hits / (k * len(probes)), 4) if len(probes) else None
+        return {"k": k, "probes": len(probes), "recall_at_k": recall,
+                "ivf": {"nlist": INDEX_BUILD_PARAMS["IVF_FLAT"]["nlist"], **params},
+                "store_search_p50_ms": {name: summarize_ms(t).as_dict()["p50_ms"] for name, t in times.items()}}
+
+    def close(self) -> None:
+        self.store.drop_collection(AGENCY, self.COLLECTION)
+        self.store.close()
 
 
 class Gallery:
     """Grows the collection to a target size with distractors drawn from the real embeddings' fit."""
 
-    def __init__(self, stack: Stack, model_version: str, real: np.ndarray, seed: int) -> None:
+    def __init__(self, stack: Stack, model_version: str, real: np.ndarray, seed: int, twin: IndexTwin) -> None:
         self.stack = stack
         self.model_version = model_version
         self.real = len(real)
         self.added = 0
         self.sampler = DistractorSampler(fit(real), normalize=True, seed=seed)
+        self.twin = twin
         self.fill_seconds = 0.0
 
     @property
@@ -174,14 +218,10 @@ class Gallery:
                             face_model_version=self.model_version, embedding=tuple(map(float, v)))
                     for i, v in enumerate(vectors)]
             self.stack.store.upsert_faces(AGENCY, COLLECTION, rows)
+            self.twin.add(rows)
             self.added += n
-        from pymilvus import MilvusClient
-
-        client = MilvusClient(uri=self.stack.milvus_uri, db_name=database_name(AGENCY), timeout=600, dedicated=True)
-        try:
-            client.flush(collection_name(COLLECTION), timeout=600)
-        finally:
-            client.close()
+        self.stack.store.flush(AGENCY, COLLECTION)
+        self.twin.flush()
         self.fill_seconds += time.perf_counter() - t0
 
 
@@ -270,16 +310,28 @@ def run(plan: Plan, sizes: list[int], crowd: Crowd, *, concurrency: int, seed: i
               f"enrolling {len(plan.enroll)} photos with {concurrency} concurrent IndexFaces calls", flush=True)
         out["enroll"] = enroll(stack, plan.enroll, concurrency)
         print(f"lineup: enrolled {out['enroll']}", flush=True)
-        real = real_embeddings(stack)
-        gallery = Gallery(stack, model_version, real, seed)
+        rows = real_faces(stack)
+        real = np.asarray([r.embedding for r in rows], dtype=np.float64)
         probes = [(p, True) for p in plan.known_probes] + [(p, False) for p in plan.unknown_probes]
+        # the floor: the same models and code in this process, on the real faces (the services are idle now);
+        # its probe embeddings also measure the recall of an approximate index below
+        print(f"floor: the same probes in one process (onnxruntime), searching the {len(real)} real faces", flush=True)
+        out["floor"], probe_vectors = floor_side.measure([p for p, _ in probes], real, model_version)
+        print(f"floor: {out['floor']}", flush=True)
+        twin = IndexTwin(stack, model_version, real.shape[1], rows)
+        gallery = Gallery(stack, model_version, real, seed, twin)
         search_all(stack, probes[:2], default_raw, case_id)  # warm-up: first calls load models and connections
-        for size in sizes:
-            gallery.grow_to(size)
-            times, accuracy = search_all(stack, probes, default_raw, case_id)
-            out["search"][str(size)] = {"gallery": gallery.size, "real_faces": gallery.real,
-                                        "latency": summarize_ms(times).as_dict(), "accuracy": accuracy}
-            print(f"lineup: gallery {gallery.size}: {out['search'][str(size)]['latency']} {accuracy}", flush=True)
+        try:
+            for size in sizes:
+                gallery.grow_to(size)
+                times, accuracy = search_all(stack, probes, default_raw, case_id)
+                out["search"][str(size)] = {"gallery": gallery.size, "real_faces": gallery.real,
+                                            "latency": summarize_ms(times).as_dict(), "accuracy": accuracy,
+                                            "index": twin.measure(probe_vectors)}
+                print(f"lineup: gallery {gallery.size}: {out['search'][str(size)]['latency']} {accuracy} "
+                      f"index {out['search'][str(size)]['index']}", flush=True)
+        finally:
+            twin.close()
         out["distractor_fill_s"] = round(gallery.fill_seconds, 1)
         out["crowd"] = search_crowd(stack, crowd, case_id)
         out["crowd"]["gallery"] = gallery.size

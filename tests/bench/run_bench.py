@@ -7,11 +7,13 @@ itself (apart from whatever else runs on the machine: the load average is record
 Prints a side-by-side table and writes bench-results/<UTC start>.json (schema: tests/bench/results.py).
 
 Knobs (environment, typed and checked in BenchSettings): LINEUP_BENCH_SIZES=0,10000,100000,300000 (0: the
-real enrolled faces only), LINEUP_BENCH_ENROLL=600, LINEUP_BENCH_KNOWN=100, LINEUP_BENCH_UNKNOWN=100,
+real enrolled faces only), LINEUP_BENCH_LINEUP_SIZES=1000000 (Lineup alone; empty: none),
+LINEUP_BENCH_ENROLL=600, LINEUP_BENCH_KNOWN=100, LINEUP_BENCH_UNKNOWN=100,
 LINEUP_BENCH_CROWD=100,
 LINEUP_BENCH_CONCURRENCY=4, LINEUP_BENCH_FR_WORKERS=0 (0: every usable core), LINEUP_BENCH_SEED=7,
 LINEUP_BENCH_OUT=bench-results, LINEUP_DATASETS=../shared/datasets.
-A quick run: LINEUP_BENCH_SIZES=0,10000 LINEUP_BENCH_ENROLL=100 LINEUP_BENCH_KNOWN=30 LINEUP_BENCH_UNKNOWN=30
+A quick run: LINEUP_BENCH_SIZES=0,10000 LINEUP_BENCH_LINEUP_SIZES= LINEUP_BENCH_ENROLL=100 LINEUP_BENCH_KNOWN=30
+LINEUP_BENCH_UNKNOWN=30
 LINEUP_BENCH_CROWD=30 make bench.
 """
 
@@ -40,6 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class BenchSettings:
     #: 0 is the gallery of the real enrolled faces alone (accuracy without any synthetic distractor)
     bench_sizes: str = "0,10000,100000,300000"
+    #: larger galleries for Lineup alone (the in-process peer holds its gallery in one process's memory)
+    bench_lineup_sizes: str = "1000000"
     bench_enroll: int = 600
     bench_known: int = 100
     bench_unknown: int = 100
@@ -61,20 +65,34 @@ class BenchSettings:
                 raise SettingsError(f"{env_name(name)} must be >= 1")
         if not 1 <= self.bench_crowd <= 100:
             raise SettingsError(f"{env_name('bench_crowd')}={self.bench_crowd}: one search takes 1..100 faces")
+        self.lineup_sizes  # noqa: B018 - validates the Lineup-only sizes now, not after the enrolment
         if self.bench_known > self.bench_enroll or self.bench_crowd > self.bench_enroll:
             raise SettingsError(f"{env_name('bench_known')} and {env_name('bench_crowd')} cannot exceed "
                                 f"{env_name('bench_enroll')}: probes are held-out photos of enrolled people")
 
     @property
     def sizes(self) -> list[int]:
-        try:
-            return [int(s) for s in self.bench_sizes.split(",") if s.strip()]
-        except ValueError:
-            raise SettingsError(f"{env_name('bench_sizes')}={self.bench_sizes!r} is not a list of integers") from None
+        return _sizes(self.bench_sizes, "bench_sizes")
+
+    @property
+    def lineup_sizes(self) -> list[int]:
+        """Every gallery size Lineup is measured at: the shared ones, then the larger Lineup-only ones."""
+        extra = _sizes(self.bench_lineup_sizes, "bench_lineup_sizes")
+        if extra and (extra != sorted(set(extra)) or extra[0] <= self.sizes[-1]):
+            raise SettingsError(f"{env_name('bench_lineup_sizes')}={self.bench_lineup_sizes!r}: give increasing sizes "
+                                f"above the last of {env_name('bench_sizes')} (or nothing)")
+        return self.sizes + extra
 
     @property
     def fr_workers(self) -> int:
         return self.bench_fr_workers or len(os.sched_getaffinity(0))
+
+
+def _sizes(text: str, name: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SettingsError(f"{env_name(name)}={text!r} is not a list of integers") from None
 
 
 def run_face_recognition(job: dict[str, Any]) -> dict[str, Any]:
@@ -90,14 +108,20 @@ def side_by_side(doc: dict[str, Any]) -> str:
     ln, fr = doc["lineup"], doc["face_recognition"]
     rows = [("enroll images/s", ln["enroll"]["images_per_s"], fr["enroll"]["images_per_s"]),
             ("enroll faces/s", ln["enroll"]["faces_per_s"], fr["enroll"]["faces_per_s"])]
+    missing: dict[str, Any] = {"latency": {}, "accuracy": {}}  # sizes the peer does not go to
     for size in ln["search"]:
-        a, b = ln["search"][size], fr["search"][size]
+        a, b = ln["search"][size], fr["search"].get(size, missing)
         for q in ("p50_ms", "p95_ms", "p99_ms"):
-            rows.append((f"search {size} {q}", a["latency"][q], b["latency"][q]))
+            rows.append((f"search {size} {q}", a["latency"][q], b["latency"].get(q)))
         rows.append((f"search {size} rank-1 (closed set)", a["accuracy"]["rank1_closed_set"],
-                     b["accuracy"]["rank1_closed_set"]))
+                     b["accuracy"].get("rank1_closed_set")))
         for key, label in (("rank1_accepted", "rank-1 accepted"), ("false_accepts", "unknowns accepted")):
-            rows.append((f"search {size} {label}", a["accuracy"][key], b["accuracy"][key]))
+            rows.append((f"search {size} {label}", a["accuracy"][key], b["accuracy"].get(key)))
+        if a.get("index"):
+            rows.append((f"search {size} IVF_FLAT recall@10 vs exact", a["index"]["recall_at_k"], None))
+    if ln.get("floor"):
+        for q in ("p50_ms", "p95_ms", "p99_ms"):
+            rows.append((f"in-process floor (same models, real faces) {q}", ln["floor"]["latency"][q], None))
     rows += [("crowd faces found", ln["crowd"]["faces_found"], fr["crowd"]["faces_found"]),
              ("crowd seconds (one call)", ln["crowd"]["seconds"], fr["crowd"]["seconds"]),
              ("crowd rank-1 correct", ln["crowd"]["rank1_correct"], fr["crowd"]["rank1_correct"])]
@@ -120,8 +144,14 @@ def ratios(doc: dict[str, Any]) -> dict[str, float | None]:
         "enroll_faces_per_s lineup/fr": ratio(ln["enroll"]["faces_per_s"], fr["enroll"]["faces_per_s"]),
         "crowd_seconds lineup/fr": ratio(ln["crowd"]["seconds"], fr["crowd"]["seconds"])}
     for size in ln["search"]:
+        if size not in fr["search"]:
+            continue
         a, b = ln["search"][size]["latency"]["p50_ms"], fr["search"][size]["latency"]["p50_ms"]
         out[f"search_{size}_p50 lineup/fr"] = ratio(a, b) if a is not None and b is not None else None
+    floor, first = ln.get("floor"), next(iter(ln["search"].values()), None)
+    if floor and first and first["latency"]["p50_ms"] is not None and floor["latency"]["p50_ms"]:
+        out["search_real_faces_p50 lineup/in-process floor"] = ratio(first["latency"]["p50_ms"],
+                                                                     floor["latency"]["p50_ms"])
     return {k: (None if v is None else round(v, 3)) for k, v in out.items()}
 
 
@@ -144,14 +174,20 @@ def main() -> int:
     crowd_photos = (held_out[settings.bench_known:] + held_out[:settings.bench_known])[:settings.bench_crowd]
     crowd = build_crowd([(p.path, p.identity) for p in crowd_photos])
 
-    doc = results.new_document({**asdict(settings), "sizes": settings.sizes, "fr_workers": settings.fr_workers})
+    lineup_sizes = settings.lineup_sizes
+    doc = results.new_document({**asdict(settings), "sizes": settings.sizes, "lineup_sizes": lineup_sizes,
+                                "fr_workers": settings.fr_workers})
     doc["gallery_method"] = " ".join(DISTRACTOR_DOC.split()) if DISTRACTOR_DOC else ""
     doc["notes"] += [
         "Lineup is timed end to end through its public gRPC API (ingest -> Kafka -> detection -> Triton on CPU -> "
-        "embedding -> search -> Milvus Lite -> Kafka -> ingest); face_recognition is in-process (no network, "
+        "embedding -> search -> Milvus -> Kafka -> ingest); face_recognition is in-process (no network, "
         "no storage, no audit), so the comparison is of what a user gets, not of equal work.",
-        "Detectors differ: Lineup uses BlazeFace with a tile pyramid, face_recognition dlib's HOG detector "
-        "(its default); both embed with dlib's ResNet (Lineup: an ONNX rebuild on Triton).",
+        "Models differ: Lineup detects with BlazeFace and a tile pyramid and embeds with the collection's pinned "
+        "model (new collections: SFace, int8, with its mirror view, on Triton); face_recognition uses dlib's HOG "
+        "detector and dlib's ResNet (its defaults).",
+        "The in-process floor (lineup.floor) runs Lineup's own detector, aligner and embedder code on the same "
+        "ONNX files with onnxruntime in the benchmark process, and ranks the real faces with NumPy: Lineup end to "
+        "end divided by it is what the distributed, audited pipeline costs on top of its models.",
         "Acceptance thresholds are each library's default: Lineup's collection default (estimated FMR 1e-4 "
         "from its calibration), face_recognition's tolerance 0.6.",
         "Lineup's server enforces the agency's threshold floor (lineup.search.*.accuracy.server_threshold; the "
@@ -163,13 +199,14 @@ def main() -> int:
         "see machine.loadavg_start/loadavg_end."]
     print(f"bench: {os.cpu_count()} cpus ({len(os.sched_getaffinity(0))} usable), load average "
           f"{doc['machine']['loadavg_start']}; enroll {len(plan.enroll)}, {len(plan.known_probes)} known + "
-          f"{len(plan.unknown_probes)} unknown probes, galleries {settings.sizes}, crowd of {len(crowd.tiles)} "
-          f"({crowd.width}x{crowd.height})", flush=True)
+          f"{len(plan.unknown_probes)} unknown probes, galleries {settings.sizes} (Lineup also "
+          f"{lineup_sizes[len(settings.sizes):]}), crowd of {len(crowd.tiles)} ({crowd.width}x{crowd.height})",
+          flush=True)
 
     with tempfile.TemporaryDirectory(prefix="lineup-bench-") as tmp:
         crowd_path = Path(tmp) / "crowd.jpg"
         crowd_path.write_bytes(crowd.jpeg)
-        lineup = lineup_side.run(plan, settings.sizes, crowd, concurrency=settings.bench_concurrency,
+        lineup = lineup_side.run(plan, lineup_sizes, crowd, concurrency=settings.bench_concurrency,
                                  seed=settings.bench_seed, sync_timeout_s=settings.bench_sync_timeout_s)
         doc["lineup"] = lineup
         job = {"enroll": [{"path": str(p.path), "identity": p.identity} for p in plan.enroll],

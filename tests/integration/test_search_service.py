@@ -16,7 +16,7 @@ from lineup.settings import load_settings
 from lineup.v1 import common_pb2, search_pb2, search_pb2_grpc
 from search.__main__ import build
 from search.settings import SearchSettings
-from search.store import database_name
+from tests.integration.milvus_data import drop_agency_collections
 from tests.integration.pipeline_harness import internal_channel
 
 pytestmark = pytest.mark.integration
@@ -37,19 +37,9 @@ def _unit(i: int) -> list[float]:
 
 @pytest.fixture(scope="module")
 def agency(milvus_uri: str) -> Iterator[str]:
-    from pymilvus import MilvusClient
-
     agency_id = f"it-svc-{uuid.uuid4().hex[:8]}"
     yield agency_id
-    db = database_name(agency_id)
-    root = MilvusClient(uri=milvus_uri, timeout=30, dedicated=True)
-    if db in root.list_databases():
-        client = MilvusClient(uri=milvus_uri, db_name=db, timeout=30, dedicated=True)
-        for name in client.list_collections():
-            client.drop_collection(name)
-        client.close()
-        root.drop_database(db)
-    root.close()
+    drop_agency_collections(milvus_uri, agency_id)
 
 
 @pytest.fixture(scope="module")

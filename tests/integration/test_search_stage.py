@@ -32,7 +32,7 @@ from lineup.scoring import NOTICE, load_score_model
 from lineup.telemetry import setup_telemetry
 from lineup.topology import topic_names
 from lineup.v1 import common_pb2, events_pb2, search_pb2, search_pb2_grpc
-from search.store import database_name
+from tests.integration.milvus_data import drop_agency_collections
 from tests.integration.pipeline_harness import internal_channel
 from tests.integration.waiting import PATIENT_S
 
@@ -98,19 +98,9 @@ def prefix(kafka_bootstrap: str) -> Iterator[str]:
 
 @pytest.fixture()
 def agency(milvus_uri: str) -> Iterator[str]:
-    from pymilvus import MilvusClient
-
     agency_id = f"it-stage-{uuid.uuid4().hex[:8]}"
     yield agency_id
-    db = database_name(agency_id)
-    root = MilvusClient(uri=milvus_uri, timeout=30, dedicated=True)
-    if db in root.list_databases():
-        client = MilvusClient(uri=milvus_uri, db_name=db, timeout=30, dedicated=True)
-        for name in client.list_collections():
-            client.drop_collection(name)
-        client.close()
-        root.drop_database(db)
-    root.close()
+    drop_agency_collections(milvus_uri, agency_id)
 
 
 @pytest.fixture()

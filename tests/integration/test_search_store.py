@@ -1,4 +1,4 @@
-"""The face store on a real Milvus Lite: pinning, idempotent upserts, ranking, paging, deletion, isolation."""
+"""The face store on the real Milvus engine: pinning, idempotent upserts, ranking, paging, deletion, isolation."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ from typing import Any
 import pytest
 
 from lineup.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from lineup.settings import SettingsError
 from search.store import (
     MAX_TOP_K,
+    TENANCY_DATABASE,
     FaceRow,
     FaceStore,
+    agency_namespace,
     collection_name,
     database_name,
     decode_page_token,
     encode_page_token,
 )
+from tests.integration.milvus_data import drop_agency_collections
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +57,7 @@ def store(milvus_uri: str) -> Iterator[FaceStore]:
 
 @pytest.fixture(scope="module")
 def new_agency(milvus_uri: str) -> Iterator[Callable[[], str]]:
-    """Fresh agency ids; their databases (and collections) are removed at the end of the module."""
-    from pymilvus import MilvusClient
-
+    """Fresh agency ids; their collections are removed at the end of the module."""
     made: list[str] = []
 
     def make() -> str:
@@ -63,20 +65,8 @@ def new_agency(milvus_uri: str) -> Iterator[Callable[[], str]]:
         return made[-1]
 
     yield make
-    root = MilvusClient(uri=milvus_uri, timeout=TIMEOUT_S, dedicated=True)
-    try:
-        existing = set(root.list_databases())
-        for agency in made:
-            db = database_name(agency)
-            if db not in existing:
-                continue
-            client = MilvusClient(uri=milvus_uri, db_name=db, timeout=TIMEOUT_S, dedicated=True)
-            for name in client.list_collections():
-                client.drop_collection(name)
-            client.close()
-            root.drop_database(db)
-    finally:
-        root.close()
+    for agency in made:
+        drop_agency_collections(milvus_uri, agency, TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +87,16 @@ def _collection(store: FaceStore, agency: str, faces: list[FaceRow] = ()) -> str
 
 def test_names_are_safe_and_distinct() -> None:
     assert database_name("police-north-1") == "lineup_police_north_1"
+    assert agency_namespace("police-north-1", TENANCY_DATABASE).prefix == ""
+    # one database for all agencies: the prefix alone keeps them apart, so no agency's prefix may start
+    # another's (the length fixes where the agency ends; '-' -> '_' merges none since ids have no '_')
+    agencies = ["a1", "a1-", "a1--c", "a1-c", "a12", "a-1", "ab-c-d", "ab--cd", "x" * 63]
+    prefixes = [agency_namespace(a).prefix for a in agencies]
+    assert all(p.replace("_", "").isalnum() and p[0].isalpha() for p in prefixes)
+    for i, p in enumerate(prefixes):
+        for j, q in enumerate(prefixes):
+            assert i == j or not q.startswith(p), (agencies[i], agencies[j])
+    assert len(prefixes[-1] + collection_name("x" * 255) + "lineup_users") <= 255
     names = {collection_name(c) for c in ("a.b", "a_b", "a-b", "A.b")}
     assert len(names) == 4
     long = collection_name("x" * 255)
@@ -104,6 +104,10 @@ def test_names_are_safe_and_distinct() -> None:
     for bad_agency in ("", "A", "a_b", "x" * 64, "-a"):
         with pytest.raises(InvalidArgument):
             database_name(bad_agency)
+        with pytest.raises(InvalidArgument):
+            agency_namespace(bad_agency)
+    with pytest.raises(SettingsError):
+        FaceStore("http://127.0.0.1:1", tenancy="shared")
     for bad_collection in ("", "a/b", "a b", "x" * 256):
         with pytest.raises(InvalidArgument):
             collection_name(bad_collection)
@@ -277,7 +281,11 @@ def test_agencies_are_isolated_even_with_the_same_collection_id(store: FaceStore
     a, b = new_agency(), new_agency()
     cid = "mugshots"
     store.ensure_collection(a, cid, MODEL, DIM)
+    store.create_user(a, cid, "u1")
     store.upsert_faces(a, cid, [_face("secret", _unit(1), user_id="u1")])
+    # all agencies share one Milvus database (collection tenancy): listing shows only the caller's own
+    assert [c.collection_id for c in store.list_collections(a).collections] == [cid]
+    assert store.list_collections(b).collections == []
 
     # B has no such collection: every operation says NOT_FOUND, with the same message as for any unknown id
     calls: list[Callable[[], object]] = [
@@ -287,6 +295,8 @@ def test_agencies_are_isolated_even_with_the_same_collection_id(store: FaceStore
         lambda: store.delete_faces(b, cid, ["secret"]),
         lambda: store.upsert_faces(b, cid, [_face("x", _unit(1))]),
         lambda: store.drop_collection(b, cid),
+        lambda: store.list_users(b, cid),
+        lambda: store.create_user(b, cid, "u2"),
     ]
     for call in calls:
         with pytest.raises(NotFound) as err:
@@ -298,6 +308,7 @@ def test_agencies_are_isolated_even_with_the_same_collection_id(store: FaceStore
     store.upsert_faces(b, cid, [_face("mine", [1.0] + [0.0] * 7)])
     assert store.search(b, cid, [[1.0] + [0.0] * 7], top_k=10, min_raw_score=-1.0).results[0][0].face.face_id == "mine"
     assert store.count_faces(b, cid) == 1
+    assert store.list_users(b, cid).users == []
     assert store.delete_faces(b, cid, ["secret"]) == []
     assert [f.face_id for f in store.get_faces(b, cid).faces] == ["mine"]
     # A is untouched
@@ -305,6 +316,7 @@ def test_agencies_are_isolated_even_with_the_same_collection_id(store: FaceStore
     assert [f.face_id for f in store.get_faces(a, cid).faces] == ["secret"]
     assert store.drop_collection(b, cid) == 1
     assert store.count_faces(a, cid) == 1
+    assert [u.user_id for u in store.list_users(a, cid).users] == ["u1"]
 
 
 # ------------------------------------------------------------------------------------------ failures
@@ -476,5 +488,6 @@ def test_every_milvus_call_has_a_client_span(store: FaceStore, agency: str) -> N
     assert search.kind == SpanKind.CLIENT
     assert search.attributes is not None
     assert search.attributes["rpc.system"] == "milvus"
-    assert search.attributes["db.namespace"] == database_name(agency)
-    assert search.attributes["db.collection.name"] == collection_name(cid)
+    space = agency_namespace(agency)
+    assert search.attributes["db.namespace"] == space.database
+    assert search.attributes["db.collection.name"] == space.prefix + collection_name(cid)

@@ -134,6 +134,30 @@ def test_validate_names_every_missing_part() -> None:
     assert "lineup.search has no gallery size" in problems
     assert "finished_at is missing" in problems
 
+def test_the_report_shows_lineup_only_sizes_the_floor_and_the_index_recall() -> None:
+    from tests.bench.report import markdown
+    from tests.bench.run_bench import ratios, side_by_side
+
+    doc = _complete_document()
+    doc["finished_at"] = doc["started_at"]
+    doc["machine"]["loadavg_end"] = [0.5, 0.5, 0.5]
+    doc["machine"]["processor"], doc["machine"]["platform"] = "cpu", "linux"
+    ln = doc["lineup"]
+    ln["search"]["10"]["gallery"] = doc["face_recognition"]["search"]["10"]["gallery"] = 10
+    ln["search"]["10"]["latency"]["p50_ms"] = 30.0
+    ln["search"]["10"]["index"] = {"k": 10, "probes": 4, "recall_at_k": 0.975, "ivf": {"nlist": 128, "nprobe": 16},
+                                   "store_search_p50_ms": {"FLAT": 2.0, "IVF_FLAT": 1.0}}
+    ln["search"]["1000000"] = {"gallery": 1000000, "latency": dict.fromkeys(results.LATENCY_KEYS, 9.0),
+                               "accuracy": dict.fromkeys(results.ACCURACY_KEYS, 0)}
+    ln["floor"] = {"latency": {"p50_ms": 20.0, "p95_ms": 21.0, "p99_ms": 22.0}, "face_model": "m", "threads": 2}
+    text = markdown(doc)
+    assert "| 1,000,000 | 1,000,000 / - |" in text and "(not run)" in text
+    assert "| p50 Lineup / floor | 1.50 |" in text
+    assert "| 10 | 10 | 0.9750 (n=4) | 2.0 / 1.0 | nlist 128, nprobe 16 |" in text
+    r = ratios(doc)
+    assert r["search_real_faces_p50 lineup/in-process floor"] == 1.5 and "search_1000000_p50 lineup/fr" not in r
+    assert "search 1000000 p50_ms" in side_by_side(doc)
+
 # ------------------------------------------------------------------------------------------ crowd, plan
 
 
@@ -217,8 +241,11 @@ def test_bench_settings_fail_fast_on_unusable_knobs() -> None:
     from tests.bench.run_bench import BenchSettings
 
     ok = load_settings(BenchSettings, env={"LINEUP_BENCH_SIZES": "0, 10000"})  # type: ignore[type-var]
-    assert ok.sizes == [0, 10000]
+    assert ok.sizes == [0, 10000] and ok.lineup_sizes == [0, 10000, 1000000]
+    none = load_settings(BenchSettings, env={"LINEUP_BENCH_LINEUP_SIZES": ""})  # type: ignore[type-var]
+    assert none.lineup_sizes == none.sizes
     for bad in ({"LINEUP_BENCH_SIZES": "100000,10000"}, {"LINEUP_BENCH_SIZES": "ten"},
+                {"LINEUP_BENCH_LINEUP_SIZES": "300000"}, {"LINEUP_BENCH_LINEUP_SIZES": "2000000,1000000"},
                 {"LINEUP_BENCH_SIZES": "-1,10"}, {"LINEUP_BENCH_SIZES": "10,10"},
                 {"LINEUP_BENCH_CROWD": "101"}, {"LINEUP_BENCH_KNOWN": "700"}):
         with pytest.raises(SettingsError):

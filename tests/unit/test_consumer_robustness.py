@@ -419,3 +419,51 @@ def test_dead_letter_envelopes_never_carry_invalid_ids() -> None:
     (_, env), = producer.sent
     assert env.request_id == "" and env.agency_id == "" and len(env.dead_letter.reason) <= 2001
     assert decode(*encode(env)).envelope.dead_letter.source_offset == 0
+
+
+class _RecordingKafka(FakeKafka):
+    """Also records the timeout of every poll, to see whether the consumer lingered."""
+
+    def __init__(self, records: Sequence[ConsumerRecord], **config: Any) -> None:
+        super().__init__(records, **config)
+        self.timeouts: list[int] = []
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None, update_offsets: bool = True
+             ) -> Mapping[TopicPartition, Sequence[ConsumerRecord]]:
+        self.timeouts.append(timeout_ms)
+        return super().poll(timeout_ms, max_records, update_offsets)
+
+
+def _batch_consumer(records: list[ConsumerRecord], batches: list[int]) -> tuple[BatchEnvelopeConsumer, FakeKafka]:
+    fakes: list[_RecordingKafka] = []
+
+    def factory(**config: Any) -> _RecordingKafka:
+        fakes.append(_RecordingKafka(records, **config))
+        return fakes[0]
+
+    def handler(items: Sequence[BatchItem]) -> list[Exception | None]:
+        batches.append(len(items))
+        return [None] * len(items)
+
+    consumer = BatchEnvelopeConsumer(bootstrap="x", group_id="g", topics=[TOPIC], handler=handler,
+                                     dead_letters=DeadLetterPublisher(FakeProducer(), topic="dlq", service="embedding"),  # type: ignore[arg-type]
+                                     retry_backoff_s=0.01, consumer_factory=factory, max_batch_records=8,
+                                     linger_ms=5000, poll_timeout_ms=100)
+    return consumer, fakes[0]
+
+
+def test_a_lone_record_is_handled_at_once_without_the_batch_linger() -> None:
+    batches: list[int] = []
+    consumer, kafka = _batch_consumer([_record(0, _envelope("alone"))], batches)
+    _run_until(consumer, lambda: kafka.committed(TP0) == 1)
+    # the first poll waits for a record, the second takes what is already fetched (timeout 0); no poll ever
+    # waited for the 5 s linger
+    assert batches == [1]
+    assert isinstance(kafka, _RecordingKafka) and kafka.timeouts[:2] == [100, 0] and set(kafka.timeouts) <= {100, 0}
+
+
+def test_records_that_arrive_together_are_handled_as_one_batch() -> None:
+    batches: list[int] = []
+    consumer, kafka = _batch_consumer([_record(i, _envelope(f"r{i}")) for i in range(8)], batches)
+    _run_until(consumer, lambda: kafka.committed(TP0) == 8)
+    assert batches == [8]

@@ -44,6 +44,7 @@ from opentelemetry import trace
 from lineup.errors import Internal, LineupError, Unavailable
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded, EnvelopeError, decode
+from lineup.metrics import instruments
 from lineup.untrusted import for_log
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ class BatchEnvelopeConsumer:
     """Like `EnvelopeConsumer`, but hands the handler up to `max_batch_records` records at once.
 
     For stages whose cost is dominated by a batched model call (the embedder): records that arrive
-    together are processed together, waiting at most `linger_ms` after the first one for more. Offsets are
+    together are processed together, waiting at most `linger_ms` after the first ones for more (never for a
+    record that arrives alone). Offsets are
     committed once the whole batch is handled or dead-lettered, never before, so a crash replays the batch.
     Bad records fail alone: undecodable ones are dead-lettered before the handler sees them, and the
     handler reports errors per item; only transient errors are retried, and only for the items they hit.
@@ -156,6 +158,7 @@ class BatchEnvelopeConsumer:
         if max_batch_records < 1 or linger_ms < 0 or max_attempts < 1:
             raise ValueError("max_batch_records and max_attempts must be >= 1, linger_ms >= 0")
         self.handler = handler
+        self.group_id = group_id
         self.dead_letters = dead_letters
         self.on_failure = on_failure
         self.service = dead_letters.service
@@ -235,12 +238,34 @@ class BatchEnvelopeConsumer:
             self._backoff(self._poll_failures)
             return []
         self._poll_failures = 0
+        self._note_lag(polled)
         return [r for rs in polled.values() for r in rs]
 
+    def _note_lag(self, polled: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> None:
+        """Records still behind each polled partition's last record (from the fetch's high watermark, which
+        the client already holds: no extra round trip)."""
+        highwater = getattr(self._consumer, "highwater", None)
+        if highwater is None:
+            return
+        metrics = instruments()
+        for tp, records in polled.items():
+            try:  # a metric must never stop the loop (e.g. a partition revoked meanwhile)
+                end = highwater(tp)
+            except Exception:
+                continue
+            if records and end is not None:
+                metrics.set_lag(self.group_id, tp.topic, tp.partition, int(end) - (records[-1].offset + 1))
+
     def _poll_batch(self) -> list[ConsumerRecord]:
-        """Up to max_batch_records records: wait for the first, then linger a little for company."""
+        """Up to max_batch_records records: wait for the first, take whatever is already fetched, and linger
+        for more only when records are arriving together. A lone record is handled at once: lingering would
+        add `linger_ms` to every quiet-time request, while under load batches form by themselves (records
+        pile up while the previous batch is in work)."""
         records = self._poll(self.poll_timeout_ms, self.max_batch_records)
-        if not records:
+        if not records or len(records) >= self.max_batch_records:
+            return records
+        records.extend(self._poll(0, self.max_batch_records - len(records)))
+        if len(records) < 2:
             return records
         deadline = time.monotonic() + self.linger_ms / 1000
         while len(records) < self.max_batch_records and not self._stop.is_set():
@@ -314,6 +339,7 @@ class BatchEnvelopeConsumer:
             items.append(BatchItem(decoded, record, span))
         if not items:
             return
+        started = time.perf_counter()
         try:
             # The batch's own work (e.g. one Triton call for many messages) belongs to several traces:
             # it is parented on the first message's trace, so a lone message (the common case for a
@@ -326,6 +352,10 @@ class BatchEnvelopeConsumer:
         finally:
             for item in items:
                 item.span.end()
+            attrs = {"lineup.service": self.service, "messaging.destination.name": items[0].record.topic}
+            metrics = instruments()
+            metrics.stage_duration.record(time.perf_counter() - started, attrs)
+            metrics.batch_size.record(len(items), attrs)
 
     def _handle_with_retries(self, items: list[BatchItem], settled: set[int]) -> None:
         pending = items
@@ -400,6 +430,7 @@ class BatchEnvelopeConsumer:
         The full letter first; if that fails for any reason, a minimal one (where the record is and why),
         which cannot fail because of the record's content; that one is retried until the broker takes
         it. Stopping meanwhile raises `Abandoned`, so the record stays uncommitted and is redelivered."""
+        instruments().dead_letters.add(1, {"lineup.service": self.service, "messaging.destination.name": record.topic})
         try:
             self.dead_letters.publish(record, reason=reason, error_code=error_code, attempts=attempts,
                                       request_id=request_id, agency_id=agency_id)

@@ -29,10 +29,12 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 class EnvelopeProducer:
     def __init__(self, bootstrap: str, *, client_id: str, send_timeout_s: float = 30.0,
-                 linger_ms: int = 2) -> None:
+                 linger_ms: int = 0) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self.send_timeout_s = send_timeout_s
+        # 0 by default: every send is waited for (acks=all) before its caller goes on, so there is never a
+        # second record to batch with, and a linger would only add its milliseconds to every hop
         self.linger_ms = linger_ms
         self._lock = threading.Lock()
         self._producer: Any = self._new()

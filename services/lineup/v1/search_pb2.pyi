@@ -187,12 +187,14 @@ class CountFacesResponse(_message.Message):
     def __init__(self, face_count: _Optional[int] = ...) -> None: ...
 
 class DescribeVectorCollectionRequest(_message.Message):
-    __slots__ = ("agency_id", "collection_id")
+    __slots__ = ("agency_id", "collection_id", "pin_only")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PIN_ONLY_FIELD_NUMBER: _ClassVar[int]
     agency_id: str
     collection_id: str
-    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ...) -> None: ...
+    pin_only: bool
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., pin_only: _Optional[bool] = ...) -> None: ...
 
 class VectorCollection(_message.Message):
     __slots__ = ("collection_id", "face_model_version", "dimension", "face_count", "user_count", "created_at", "face_retention_days", "tags")
