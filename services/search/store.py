@@ -62,6 +62,9 @@ MAX_FACE_IDS = 4096
 MAX_DIMENSION = 32768
 #: rows per upsert call, so one request stays far below gRPC message limits even at dim 2048
 UPSERT_BATCH = 500
+#: pymilvus pings every 10 s even when idle; gRPC servers (the embedded engine among them) answer that with
+#: GOAWAY "too_many_pings" and a reconnect. Ping only while calls are in flight, at most once a minute.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": False}
 
 DATABASE_PREFIX = "lineup_"
 #: LINEUP_MILVUS_TENANCY values: the agency in every collection name (any Milvus, the embedded engine
@@ -800,7 +803,7 @@ class FaceStore:
         if client is not None:
             return client
         client = _TracedClient(MilvusClient(uri=self.uri, token=self._token, db_name=space.database,
-                                            timeout=self.timeout_s), self.uri, space)
+                                            timeout=self.timeout_s, grpc_options=GRPC_OPTIONS), self.uri, space)
         with self._lock:
             kept = self._clients.setdefault(space, client)
         if kept is not client:

@@ -220,6 +220,9 @@ class Gallery:
             self.stack.store.upsert_faces(AGENCY, COLLECTION, rows)
             self.twin.add(rows)
             self.added += n
+            if self.size % 100_000 < DISTRACTOR_BATCH or self.size == target:  # long work shows progress
+                print(f"lineup: gallery {self.size:,} / {target:,} faces ({time.perf_counter() - t0:.0f} s)",
+                      flush=True)
         self.stack.store.flush(AGENCY, COLLECTION)
         self.twin.flush()
         self.fill_seconds += time.perf_counter() - t0
@@ -300,7 +303,9 @@ def search_crowd(stack: Stack, crowd: Crowd, case_id: str) -> dict[str, Any]:
 
 
 def run(plan: Plan, sizes: list[int], crowd: Crowd, *, concurrency: int, seed: int, sync_timeout_s: float,
-        ) -> dict[str, Any]:
+        crowd_at: int = 0) -> dict[str, Any]:
+    """Enrol, then search at each gallery size; the crowd photo is searched once the gallery reaches
+    `crowd_at` (the largest size both sides run; 0: the largest here), so both sides search the same size."""
     out: dict[str, Any] = {"search": {}}
     case_id = f"BENCH-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     with private_stack(sync_timeout_s) as stack:
@@ -330,12 +335,13 @@ def run(plan: Plan, sizes: list[int], crowd: Crowd, *, concurrency: int, seed: i
                                             "index": twin.measure(probe_vectors)}
                 print(f"lineup: gallery {gallery.size}: {out['search'][str(size)]['latency']} {accuracy} "
                       f"index {out['search'][str(size)]['index']}", flush=True)
+                if size == (crowd_at or sizes[-1]):
+                    out["crowd"] = search_crowd(stack, crowd, case_id)
+                    out["crowd"]["gallery"] = gallery.size
+                    print(f"lineup: crowd {out['crowd']}", flush=True)
         finally:
             twin.close()
         out["distractor_fill_s"] = round(gallery.fill_seconds, 1)
-        out["crowd"] = search_crowd(stack, crowd, case_id)
-        out["crowd"]["gallery"] = gallery.size
-        print(f"lineup: crowd {out['crowd']}", flush=True)
         out["memory_mib"] = memory(stack)
         out["real_embeddings"] = len(real)
     return out

@@ -206,7 +206,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lineup-bench-") as tmp:
         crowd_path = Path(tmp) / "crowd.jpg"
         crowd_path.write_bytes(crowd.jpeg)
-        lineup = lineup_side.run(plan, lineup_sizes, crowd, concurrency=settings.bench_concurrency,
+        lineup = lineup_side.run(plan, lineup_sizes, crowd, crowd_at=settings.sizes[-1],
+                                 concurrency=settings.bench_concurrency,
                                  seed=settings.bench_seed, sync_timeout_s=settings.bench_sync_timeout_s)
         doc["lineup"] = lineup
         job = {"enroll": [{"path": str(p.path), "identity": p.identity} for p in plan.enroll],

@@ -17,6 +17,7 @@ import fcntl
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,11 +90,21 @@ def local_policy(floor_fmr: float = 1e-3) -> admin_pb2.AgencyPolicy:
                                   threshold_floor=common_pb2.Threshold(max_fmr=floor_fmr), probe_retention_days=30)
 
 
+_in_process: dict[Path, threading.Lock] = {}
+_in_process_guard = threading.Lock()
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """One process at a time per agency: two first-admin creations would race (the second is refused)."""
+    """One caller at a time per agency: two first-admin creations would race (the second is refused).
+
+    The file lock keeps other processes out. Callers inside this process queue on a lock of their own first:
+    two flocks from one process would deadlock where callers are greenlets of one thread (Locust users), the
+    second blocking the thread that the first needs to finish."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    with _in_process_guard:
+        mine = _in_process.setdefault(path, threading.Lock())
+    with mine, open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
