@@ -383,7 +383,7 @@ def _is_not_found(exc: Exception) -> bool:
 
 
 class FaceStore:
-    """Face vectors of all agencies in one Milvus, one database per agency. Thread-safe."""
+    """Face vectors of all agencies in one Milvus, one namespace per agency (see the module docstring). Thread-safe."""
 
     def __init__(self, uri: str, *, token: str = "", index_type: str = "FLAT", tenancy: str = TENANCY_COLLECTION,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:

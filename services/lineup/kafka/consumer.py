@@ -144,8 +144,8 @@ class BatchEnvelopeConsumer:
 
     For stages whose cost is dominated by a batched model call (the embedder): records that arrive
     together are processed together, waiting at most `linger_ms` after the first ones for more (never for a
-    record that arrives alone). Offsets are
-    committed once the whole batch is handled or dead-lettered, never before, so a crash replays the batch.
+    record that arrives alone). Offsets are committed once the whole batch is handled or dead-lettered,
+    never before, so a crash replays the batch.
     Bad records fail alone: undecodable ones are dead-lettered before the handler sees them, and the
     handler reports errors per item; only transient errors are retried, and only for the items they hit.
     """
