@@ -162,8 +162,11 @@ def _wrap_unary(handler: grpc.RpcMethodHandler | None, method: str, deps: _Deps)
             code = aborted.name if isinstance(aborted, grpc.StatusCode) else "UNKNOWN"
             raise
         finally:
-            instruments().rpc_duration.record(time.perf_counter() - started,
-                                              {**metric_attrs, "rpc.grpc.status_code": code})
+            try:  # a metric must never change the answer (the call's audit record is already written)
+                instruments().rpc_duration.record(time.perf_counter() - started,
+                                                  {**metric_attrs, "rpc.grpc.status_code": code})
+            except Exception:
+                log.debug("could not record the RPC duration metric", exc_info=True)
 
     def traced_call(raw: bytes, context: grpc.ServicerContext) -> Any:
         request_id = uuid.uuid4().hex

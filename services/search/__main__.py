@@ -14,14 +14,16 @@ from search.store import FaceStore
 
 
 def build(settings: SearchSettings) -> ServiceServer:
-    """Bad Milvus settings (empty URI, unknown index type) raise SettingsError here, so the process exits
-    with code 2 before serving. Milvus being down is not a settings error: the store connects lazily and
-    RPCs answer UNAVAILABLE until it is back, instead of the pod crash-looping.
+    """Bad Milvus settings (empty URI, unknown index type, a tenancy that cannot see the stored data) raise
+    SettingsError here, so the process exits with code 2 before serving. Milvus being down is not a
+    settings error: the store connects lazily and RPCs answer UNAVAILABLE until it is back, instead of the
+    pod crash-looping.
 
     With `pipeline_stage` (the default) the service also runs the pipeline's search stage as a worker;
     on shutdown the consumer finishes its message first, then the producer and the store are closed."""
     settings.require("internal_token")
     store = FaceStore.from_settings(settings)
+    store.check_layout()  # data written under the other tenancy would be unreachable: refuse to start
     servicer = SearchServiceServicer(settings, store)
     workers: list[Worker] = []
     closers: list[Callable[[], None]] = [store.close]

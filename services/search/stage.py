@@ -130,14 +130,14 @@ class SearchStage:
         task, cid = msg.task, msg.task.collection_id
         owner = task.owner_agency_id or env.agency_id  # a grantee searches the owner's collection
         lists: list[list[Hit]] = []
-        if msg.faces:  # one describe + one search: the pin comes back with the hits
+        if msg.faces:  # one describe (checked before searching) + one search: the pin comes back with the hits
             found = self.store.search(owner, cid, [list(f.embedding) for f in msg.faces],
                                       top_k=task.max_matches or DEFAULT_MAX_MATCHES,
-                                      min_raw_score=task.min_raw_score)
+                                      min_raw_score=task.min_raw_score, check=lambda pin: _check_model(pin, msg, cid))
             info, lists = found.info or self.store.collection_info(owner, cid), found.results
         else:
             info = self.store.collection_info(owner, cid)
-        _check_model(info, msg, cid)  # hits of vectors from another model are never returned
+            _check_model(info, msg, cid)
         scores = load_score_model(info.face_model_version)
         response = face_search_pb2.SearchFacesByImageResponse(
             results=[face_search_pb2.ProbeFaceResult(

@@ -104,6 +104,8 @@ INDEX_BUILD_PARAMS: dict[str, dict[str, int]] = {
 }
 
 _AGENCY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+#: a collection name in the `collection` tenancy (`a<len>_<agency>_...`)
+_PREFIXED_RE = re.compile(r"^a[0-9]{1,2}_")
 _COLLECTION_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 # ids that end up inside filter expressions are restricted to characters that need no escaping
 _FACE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -372,11 +374,13 @@ def _is_unavailable(exc: Exception) -> bool:
 
 
 def _is_not_found(exc: Exception) -> bool:
-    if not isinstance(exc, MilvusException):
-        return False
+    return isinstance(exc, MilvusException) and (exc.code == _COLLECTION_NOT_FOUND or _is_database_not_found(exc))
+
+
+def _is_database_not_found(exc: MilvusException) -> bool:
     message = exc.message.lower()
-    return (exc.code in (_COLLECTION_NOT_FOUND, _DATABASE_NOT_FOUND)
-            or ("database" in message and ("not exist" in message or "not found" in message)))
+    return exc.code == _DATABASE_NOT_FOUND or ("database" in message and ("not exist" in message
+                                                                         or "not found" in message))
 
 
 # ---------------------------------------------------------------------------------------------- store
@@ -411,6 +415,34 @@ class FaceStore:
     def from_settings(cls, settings: SearchSettings, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> FaceStore:
         return cls(settings.milvus_uri, token=settings.milvus_token, index_type=settings.milvus_index_type,
                    tenancy=settings.milvus_tenancy, timeout_s=timeout_s)
+
+    def check_layout(self) -> None:
+        """Refuse a tenancy that cannot see what is stored: collections written under the other layout would
+        be NOT_FOUND for everyone, so they could neither be searched nor erased. Raises SettingsError (the
+        service exits with code 2); an unreachable Milvus is not a settings error and is only logged."""
+        root = self._client(Namespace(DEFAULT_DATABASE, ""))
+        try:
+            names = list(root.list_collections(timeout=self.timeout_s))
+            if self.tenancy == TENANCY_COLLECTION:
+                try:
+                    databases = [d for d in root.list_databases(timeout=self.timeout_s)
+                                 if d.startswith(DATABASE_PREFIX)]
+                except (MilvusException, grpc.RpcError):
+                    databases = []  # an engine without databases (UNIMPLEMENTED): nothing can hide there
+                other = databases + [n for n in names if n.startswith(COLLECTION_PREFIX) or n == USERS_COLLECTION]
+            else:
+                other = [n for n in names if _PREFIXED_RE.match(n)]
+        except (MilvusException, grpc.RpcError, grpc.FutureTimeoutError) as exc:
+            if _is_unavailable(exc):
+                log.warning("cannot check the Milvus layout now (unreachable); serving anyway")
+                return
+            raise
+        if other:
+            raise SettingsError(
+                f"{env_name('milvus_tenancy')}={self.tenancy!r}, but Milvus at {self.uri} holds data written with the "
+                f"other layout ({', '.join(sorted(other)[:3])}{', …' if len(other) > 3 else ''}): it would be "
+                f"invisible, so neither searchable nor erasable. Set the tenancy the data was written with "
+                f"(docs/search.md) or move the collections with `python -m lineup.reembed`")
 
     def close(self) -> None:
         with self._lock:
@@ -458,7 +490,7 @@ class FaceStore:
                     return True, face_model_version
             if must_create:
                 raise AlreadyExists(f"collection {collection_id!r} already exists")
-            info = self._describe(client, name, collection_id)
+            info = self._describe(client, name, collection_id, agency_id)
         if info.face_model_version != face_model_version or info.dimension != dimension:
             raise FailedPrecondition(
                 f"collection {collection_id!r} is pinned to face model {info.face_model_version!r} "
@@ -471,8 +503,9 @@ class FaceStore:
 
         Faces go first: if the user records' delete fails afterwards, they are invisible (every user call
         needs the collection) and a later EnsureCollection of the same id removes them."""
-        client, name = self._existing(agency_id, collection_id)
+        client, name = self._bound(agency_id, collection_id)
         with self._errors(collection_id):
+            self._describe(client, name, collection_id, agency_id)  # NotFound unless it is the caller's
             count = self._count(client, name)
             client.drop_collection(name, timeout=self.timeout_s)
             self._delete_users_of(client, collection_id)
@@ -483,13 +516,13 @@ class FaceStore:
     def collection_info(self, agency_id: str, collection_id: str) -> CollectionInfo:
         client, name = self._bound(agency_id, collection_id)  # describing a missing collection is NotFound
         with self._errors(collection_id):
-            return self._describe(client, name, collection_id)
+            return self._describe(client, name, collection_id, agency_id)
 
     def describe_collection(self, agency_id: str, collection_id: str) -> CollectionDescription:
         """Pinned model, dimension, creation time, retention, tags and exact face and user counts."""
         client, name = self._bound(agency_id, collection_id)  # describing a missing collection is NotFound
         with self._errors(collection_id):
-            info = self._describe(client, name, collection_id)
+            info = self._describe(client, name, collection_id, agency_id)
             faces = self._count(client, name)
             users = self._count_users(client, collection_id)
         return CollectionDescription(info=info, face_count=faces, user_count=users)
@@ -685,7 +718,8 @@ class FaceStore:
         return self._write(agency_id, collection_id, client, name, faces)
 
     def search(self, agency_id: str, collection_id: str, queries: Sequence[Sequence[float]], *, top_k: int,
-               min_raw_score: float, user_id: str = "", associated_only: bool = False) -> SearchResult:
+               min_raw_score: float, user_id: str = "", associated_only: bool = False,
+               check: Callable[[CollectionInfo], None] | None = None) -> SearchResult:
         """Top-k faces by cosine similarity per query, best first, keeping raw scores >= min_raw_score.
 
         Filtering after the top-k is exact: the best k above a threshold are a prefix of the best k.
@@ -699,7 +733,9 @@ class FaceStore:
             _check_user_id(user_id)
         client, name = self._bound(agency_id, collection_id)
         with self._errors(collection_id):
-            info = self._describe(client, name, collection_id)  # NotFound for a missing collection
+            info = self._describe(client, name, collection_id, agency_id)  # NotFound for a missing collection
+            if check is not None:  # the caller's own precondition on the pin, before any search runs
+                check(info)
             for i, q in enumerate(queries):
                 _check_vector(q, info.dimension, f"query vector {i}")
             expr = self._filter(agency_id, user_id=user_id)
@@ -785,9 +821,13 @@ class FaceStore:
                 raise Unavailable("the vector store is unavailable; retry later",
                                   detail=f"vector store {self.uri}: {exc!r}") from exc
             if _is_not_found(exc):
-                with self._lock:
-                    self._databases.clear()  # may be stale: re-read on the next call
-                    self._users_ready.clear()
+                # only a vanished database makes the caches stale (a users collection that vanished is
+                # forgotten by `_read`): an unknown collection id, which any caller can send, must not make
+                # every other agency's next call pay for re-reading them
+                if isinstance(exc, MilvusException) and _is_database_not_found(exc):
+                    with self._lock:
+                        self._databases.clear()
+                        self._users_ready.clear()
                 raise NotFound(f"collection {collection_id!r} not found") from exc
             raise
 
@@ -884,17 +924,28 @@ class FaceStore:
         try:
             return call()
         except MilvusException as exc:
+            if exc.code == _COLLECTION_NOT_FOUND and name == client.users:
+                with self._lock:  # re-check (and re-create) it next time
+                    self._users_ready.discard(client.space)
             if exc.code != _COLLECTION_NOT_LOADED:
                 raise
         log.info("loading released collection", extra={"collection": name})
         client.load_collection(name, timeout=self.timeout_s)
         return call()
 
-    def _describe(self, client: _TracedClient, name: str, collection_id: str) -> CollectionInfo:
-        info = _info(client.describe_collection(name, timeout=self.timeout_s))
+    def _describe(self, client: _TracedClient, name: str, collection_id: str, agency_id: str) -> CollectionInfo:
+        """The collection's pin, after checking that its recorded owner is the caller (defence in depth: the
+        namespace already keeps agencies apart; a mismatch means a naming bug or tampering, and is NotFound)."""
+        desc = client.describe_collection(name, timeout=self.timeout_s)
+        info = _info(desc)
         if info is None:
             raise FailedPrecondition(f"collection {collection_id!r} was not created by Lineup's search service "
                                      f"(no pinned model or vector field)")
+        owner = _properties(desc).get(PROP_AGENCY_ID)
+        if (owner and owner != agency_id) or (info.collection_id and info.collection_id != collection_id):
+            log.warning("a collection's recorded owner differs from its name; refusing it",
+                        extra={"collection": name, "agency_id": agency_id})
+            raise NotFound(f"collection {collection_id!r} not found")
         return replace(info, collection_id=info.collection_id or collection_id)
 
     def _describe_any(self, client: _TracedClient, name: str, agency_id: str) -> CollectionInfo | None:
@@ -916,7 +967,7 @@ class FaceStore:
     def _write(self, agency_id: str, collection_id: str, client: _TracedClient, name: str,
                faces: Sequence[FaceRow]) -> int:
         with self._errors(collection_id):
-            info = self._describe(client, name, collection_id)
+            info = self._describe(client, name, collection_id, agency_id)
             rows = self._rows(faces, agency_id, info)
             for start in range(0, len(rows), UPSERT_BATCH):
                 client.upsert(name, rows[start:start + UPSERT_BATCH], timeout=self.timeout_s)

@@ -319,6 +319,80 @@ def test_agencies_are_isolated_even_with_the_same_collection_id(store: FaceStore
     assert [u.user_id for u in store.list_users(a, cid).users] == ["u1"]
 
 
+def test_a_collection_recorded_as_another_agencys_is_refused_even_under_the_callers_name(
+        store: FaceStore, new_agency: Callable[[], str], milvus_uri: str) -> None:
+    """Defence in depth behind the namespace: a collection whose description names another owner (a naming
+    bug, or someone writing to Milvus directly) is NOT_FOUND for every call, like a missing one."""
+    import json
+
+    from pymilvus import DataType, MilvusClient
+
+    victim, attacker = new_agency(), new_agency()
+    store.ensure_collection(victim, "mugshots", MODEL, DIM)
+    space = agency_namespace(attacker)
+    raw = MilvusClient(uri=milvus_uri, timeout=TIMEOUT_S, dedicated=True)
+    try:
+        forged = json.dumps({"lineup.face_model_version": MODEL, "lineup.agency_id": victim,
+                             "lineup.collection_id": "mugshots"})
+        schema = raw.create_schema(auto_id=False, enable_dynamic_field=False, description=forged)
+        schema.add_field("face_id", DataType.VARCHAR, max_length=64, is_primary=True)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
+        index = raw.prepare_index_params()
+        index.add_index("embedding", index_type="FLAT", metric_type="COSINE")
+        raw.create_collection(space.prefix + collection_name("mugshots"), schema=schema, index_params=index)
+        for call in (lambda: store.search(attacker, "mugshots", [_unit(1)], top_k=5, min_raw_score=-1.0),
+                     lambda: store.collection_info(attacker, "mugshots"),
+                     lambda: store.drop_collection(attacker, "mugshots")):
+            with pytest.raises(NotFound) as err:
+                call()
+            assert err.value.message == "collection 'mugshots' not found"
+        assert store.list_collections(attacker).collections == []
+        assert store.collection_info(victim, "mugshots").face_model_version == MODEL
+    finally:
+        raw.drop_collection(space.prefix + collection_name("mugshots"))
+        raw.close()
+
+
+def test_unknown_collection_ids_do_not_flush_the_caches_other_agencies_rely_on(store: FaceStore, agency: str,
+                                                                               new_agency: Callable[[], str]) -> None:
+    cid = _collection(store, agency)
+    store.create_user(agency, cid, "u1")
+    assert store.namespace(agency) in store._users_ready
+    stranger = new_agency()
+    for i in range(3):
+        with pytest.raises(NotFound):
+            store.search(stranger, f"no-such-{i}", [_unit(1)], top_k=1, min_raw_score=-1.0)
+    assert store.namespace(agency) in store._users_ready
+
+
+def test_a_tenancy_that_cannot_see_the_stored_data_refuses_to_start(store: FaceStore, agency: str,
+                                                                    milvus_uri: str) -> None:
+    from pymilvus import DataType, MilvusClient
+
+    from lineup.settings import SettingsError
+
+    _collection(store, agency)  # written with the default `collection` tenancy
+    store.check_layout()
+    with pytest.raises(SettingsError, match="invisible, so neither searchable nor erasable"):
+        FaceStore(milvus_uri, tenancy=TENANCY_DATABASE, timeout_s=TIMEOUT_S).check_layout()
+    # and a collection of the database-per-agency layout, seen by the `collection` tenancy
+    legacy = f"c_legacy_{uuid.uuid4().hex[:8]}"
+    raw = MilvusClient(uri=milvus_uri, timeout=TIMEOUT_S, dedicated=True)
+    try:
+        schema = raw.create_schema(auto_id=False)
+        schema.add_field("face_id", DataType.VARCHAR, max_length=64, is_primary=True)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
+        index = raw.prepare_index_params()
+        index.add_index("embedding", index_type="FLAT", metric_type="COSINE")
+        raw.create_collection(legacy, schema=schema, index_params=index)
+        with pytest.raises(SettingsError, match=legacy):
+            store.check_layout()
+    finally:
+        raw.drop_collection(legacy)
+        raw.close()
+    store.check_layout()
+
+
 # ------------------------------------------------------------------------------------------ failures
 
 
