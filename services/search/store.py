@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -53,7 +54,7 @@ T = TypeVar("T")
 #: budget of one Milvus call (pymilvus retries transient errors within it)
 DEFAULT_TIMEOUT_S = 10.0
 MAX_QUERIES = 100
-#: contract limit; Milvus clusters cap topk at 16384, Milvus Lite 3.2.2 has no cap (verified up to 20000)
+#: contract limit; Milvus clusters and the embedded engine cap topk at 16384
 MAX_TOP_K = 4097  # the public maximum (4096) plus the searched face itself (SearchFaces drops it)
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -93,7 +94,7 @@ MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 MAX_RETENTION_DAYS = 36500
 
-# index types Milvus Lite 3.2.2 builds (docs/infra/milvus.md) and Milvus clusters accept
+# index types Milvus clusters accept; the embedded engine builds FLAT, AUTOINDEX and IVF_FLAT (docs/infra/milvus.md)
 INDEX_BUILD_PARAMS: dict[str, dict[str, int]] = {
     "FLAT": {},
     "AUTOINDEX": {},
@@ -419,7 +420,14 @@ class FaceStore:
     def check_layout(self) -> None:
         """Refuse a tenancy that cannot see what is stored: collections written under the other layout would
         be NOT_FOUND for everyone, so they could neither be searched nor erased. Raises SettingsError (the
-        service exits with code 2); an unreachable Milvus is not a settings error and is only logged."""
+        service exits with code 2); an unreachable Milvus is not a settings error and is only logged, without
+        delaying the start (a TCP probe first: pymilvus would keep retrying a refused connection)."""
+        parts = urlsplit(self.uri if "://" in self.uri else f"http://{self.uri}")
+        try:
+            socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 19530), timeout=2.0).close()
+        except OSError:
+            log.warning("cannot check the Milvus layout now (unreachable); serving anyway")
+            return
         root = self._client(Namespace(DEFAULT_DATABASE, ""))
         try:
             names = list(root.list_collections(timeout=self.timeout_s))
@@ -918,8 +926,8 @@ class FaceStore:
             properties=properties)
 
     def _read(self, client: _TracedClient, name: str, call: Callable[[], T]) -> T:
-        """Run a search/query, loading the collection first if Milvus has it released: Milvus Lite
-        releases every collection on restart (a cluster keeps them loaded), and a search service that
+        """Run a search/query, loading the collection first if Milvus has it released: an embedded
+        engine may release collections on restart (a cluster keeps them loaded), and a search service that
         answered "not loaded" until someone called load() would be down for no reason."""
         try:
             return call()
@@ -1064,7 +1072,7 @@ class FaceStore:
         """Exact count (Strong consistency; deletes and overwritten upserts are not counted).
 
         Unlike reads that return faces, the count does not filter on agency_id: the namespace already
-        scopes it, and on Milvus Lite a filtered count materialises every row (~30 ms per 1k faces)
+        scopes it, and a filtered count materialises every row (~30 ms per 1k faces on milvus-lite 3)
         while the unfiltered one is answered from segment statistics in milliseconds."""
         res = self._read(client, name, lambda: client.query(
             name, filter="", output_fields=["count(*)"], consistency_level="Strong", timeout=self.timeout_s))

@@ -1,4 +1,4 @@
-"""Milvus of the local stack (Milvus Lite): a collection's life cycle as the search service will use it."""
+"""Milvus of the local stack (Milvus's embedded engine): a collection's life cycle as the search service will use it."""
 
 from __future__ import annotations
 

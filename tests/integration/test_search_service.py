@@ -1,4 +1,4 @@
-"""lineup.v1.SearchService over real gRPC on a free port, backed by Milvus Lite."""
+"""lineup.v1.SearchService over real gRPC on a free port, backed by the local Milvus."""
 
 from __future__ import annotations
 
