@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -118,6 +119,41 @@ class ServiceProcess(Component):
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
+    def start(self) -> str:
+        """Start it, first freeing its ports from outgoing connections of our own services.
+
+        The fixed ports (50051-50057) lie inside Linux's ephemeral range (32768-60999), and the kernel picks
+        the source ports of connections to one destination (Kafka) in a walk that can cross them: a service
+        started earlier may hold e.g. 50056 as the source port of its Kafka connection, and the service that
+        must listen there then fails to bind. Such a holder is restarted after this service has bound its
+        port (its new connections take other ports); a holder that is not ours is reported, with the remedy."""
+        if self.running():
+            return super().start()
+        if not any(port_in_use(port) for port in self.ports):
+            return super().start()
+        holders = {pid for port in self.ports for pid in outgoing_port_holders(port)}
+        ours = [s for s in known_services(self.paths) if s.name != self.name and s.pid() in holders]
+        foreign = holders - {s.pid() for s in ours}
+        if foreign:
+            raise StackError(
+                f"{self.name}: port {'/'.join(map(str, self.ports))} on {HOST} is the source port of an outgoing "
+                f"connection of process {', '.join(map(str, sorted(foreign)))}; retry once it has closed, or keep "
+                f"the kernel from handing it out: sysctl -w net.ipv4.ip_local_reserved_ports=50051-50120")
+        for other in ours:
+            print(f"[up] {other.name} holds port {self.port} as the source of an outgoing connection; "
+                  f"restarting it after {self.name}", flush=True)
+            other.stop()
+        # the closed connection lingers in TIME_WAIT (60 s on Linux), which still blocks the bind
+        deadline = time.monotonic() + 75
+        while any(port_in_use(port) for port in self.ports) and time.monotonic() < deadline:
+            print(f"[up] {self.name}: waiting for port {self.port} to leave TIME_WAIT", flush=True)
+            time.sleep(5)
+        try:
+            return super().start()
+        finally:
+            for other in ours:
+                other.start()
+
     def healthy(self) -> bool:
         return grpc_serving(self.target)
 
@@ -134,6 +170,46 @@ class ServiceProcess(Component):
         owner = "" if not up else (" (started by devstack)" if ours else " (external)")
         version = self.version() if up else "-"
         return f"{self.name:<12} {state:<5} port {self.port:<6} version {version}{owner}"
+
+
+def _sockets_on(port: int) -> list[list[str]]:
+    """The non-listening TCP sockets with local port `port` (Linux /proc; none elsewhere). State 0A is LISTEN:
+    a listener is a real port conflict, reported by Component.start, not this case."""
+    found: list[list[str]] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] != "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.append(fields)
+    return found
+
+
+def port_in_use(port: int) -> bool:
+    """Whether a connection (in any state, TIME_WAIT included) still uses `port` as its local port."""
+    return bool(_sockets_on(port))
+
+
+def outgoing_port_holders(port: int) -> set[int]:
+    """Pids whose open, non-listening TCP sockets use local port `port`."""
+    inodes = {fields[9] for fields in _sockets_on(port)}
+    inodes.discard("0")  # TIME_WAIT: no process holds it any more
+    if not inodes:
+        return set()
+    wanted = {f"socket:[{i}]" for i in inodes}
+    pids: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                pids.add(int(proc.name))
+        except OSError:
+            continue
+    return pids
 
 
 def load_service(spec: str) -> ServiceProcess:
