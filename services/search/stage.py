@@ -134,7 +134,7 @@ class SearchStage:
             found = self.store.search(owner, cid, [list(f.embedding) for f in msg.faces],
                                       top_k=task.max_matches or DEFAULT_MAX_MATCHES,
                                       min_raw_score=task.min_raw_score, check=lambda pin: _check_model(pin, msg, cid))
-            info, lists = found.info or self.store.collection_info(owner, cid), found.results
+            info, lists = found.info, found.results
         else:
             info = self.store.collection_info(owner, cid)
             _check_model(info, msg, cid)

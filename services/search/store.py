@@ -156,9 +156,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    face_model_version: str
+    info: CollectionInfo  # what the collection is pinned to (read by the same call)
     results: list[list[Hit]]  # one list per query, best first
-    info: CollectionInfo | None = None  # what the collection is pinned to (read by the same call)
+
+    @property
+    def face_model_version(self) -> str:
+        return self.info.face_model_version
 
 
 @dataclass(frozen=True)
@@ -757,7 +760,7 @@ class FaceStore:
                            if float(h["distance"]) >= min_raw_score),
                           key=lambda hit: (-hit.raw_score, hit.face.face_id))
                    for hits in raw]
-        return SearchResult(face_model_version=info.face_model_version, results=results, info=info)
+        return SearchResult(info=info, results=results)
 
     def get_faces(self, agency_id: str, collection_id: str, *, face_ids: Sequence[str] = (), user_id: str = "",
                   image_id: str = "", page_size: int = 0, page_token: str = "", with_embeddings: bool = False,

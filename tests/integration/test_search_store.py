@@ -355,14 +355,30 @@ def test_a_collection_recorded_as_another_agencys_is_refused_even_under_the_call
 
 def test_unknown_collection_ids_do_not_flush_the_caches_other_agencies_rely_on(store: FaceStore, agency: str,
                                                                                new_agency: Callable[[], str]) -> None:
+    """Observed as Milvus round trips (client spans): after another agency's searches of ids that do not exist,
+    listing this agency's users still skips the "does the users collection exist" check it cached."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from lineup.telemetry import setup_telemetry
+
+    exporter = InMemorySpanExporter()
+    setup_telemetry("integration-tests", span_processors=[SimpleSpanProcessor(exporter)])
     cid = _collection(store, agency)
     store.create_user(agency, cid, "u1")
-    assert store.namespace(agency) in store._users_ready
+    users = agency_namespace(agency).users
+
+    def users_checks() -> int:
+        return sum(1 for sp in exporter.get_finished_spans() if sp.name == "milvus has_collection"
+                   and sp.attributes is not None and sp.attributes.get("db.collection.name") == users)
+
     stranger = new_agency()
+    exporter.clear()
     for i in range(3):
         with pytest.raises(NotFound):
             store.search(stranger, f"no-such-{i}", [_unit(1)], top_k=1, min_raw_score=-1.0)
-    assert store.namespace(agency) in store._users_ready
+    assert [u.user_id for u in store.list_users(agency, cid).users] == ["u1"]
+    assert users_checks() == 0
 
 
 def test_a_tenancy_that_cannot_see_the_stored_data_refuses_to_start(store: FaceStore, agency: str,

@@ -49,6 +49,15 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("value", ["0", "65", "-1", "many"])
+def test_the_search_stage_concurrency_is_bounded(value: str) -> None:
+    from search.settings import SearchSettings
+
+    assert load_settings(SearchSettings, {}).stage_concurrency == 4
+    with pytest.raises(SettingsError, match="LINEUP_STAGE_CONCURRENCY"):
+        load_settings(SearchSettings, {"LINEUP_STAGE_CONCURRENCY": value})
+
+
 def test_require_lists_every_missing_variable() -> None:
     s = load_settings(CommonSettings, {})
     with pytest.raises(SettingsError, match="LINEUP_MINIO_ACCESS_KEY, LINEUP_MINIO_SECRET_KEY"):
