@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from detection.detector import FaceAnalyser, FaceDetector
 from detection.faces import FaceFinder, served_version, set_decoder_limit
 from detection.servicer import DetectionServiceServicer, register
@@ -39,11 +41,13 @@ def build(settings: DetectionSettings) -> ServiceServer:
     producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
     results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
                               topic_prefix=settings.topic_prefix)
-    consumer = build_consumer(settings, DetectionStage(settings, finder, store, producer, results), producer, results)
+    uploads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="crop-put")
+    stage = DetectionStage(settings, finder, store, producer, results, uploads)
+    consumer = build_consumer(settings, stage, producer, results)
     servicer = DetectionServiceServicer(settings, finder, store)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),
                          authenticator=InternalAuthenticator(settings.internal_token),
-                         workers=[consumer], closers=[producer.close, backend.close])
+                         workers=[consumer], closers=[producer.close, backend.close, uploads.shutdown])
 
 
 def main() -> int:

@@ -200,7 +200,7 @@ class DlibLandmarker:
         side = 2.0 * w
         left, top = math.floor(cx - side / 2), math.floor(cy - side / 2)
         scale = _HOG_FACE_PX / w
-        crop = Image.fromarray(image).crop((left, top, left + math.ceil(side), top + math.ceil(side)))
+        crop = Image.fromarray(_window(image, left, top, math.ceil(side)))
         crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
                            Image.Resampling.BILINEAR)
         rects = self._hog(np.asarray(crop), 0)
@@ -217,6 +217,17 @@ class DlibLandmarker:
         x0, y0, x1, y1 = self.start_box(image, box)
         shape = self._predictor(image, self._dlib.rectangle(x0, y0, x1, y1))
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+
+
+def _window(image: np.ndarray, left: int, top: int, side: int) -> np.ndarray:
+    """The `side` x `side` pixels from (left, top), black where that lies off the image: exactly what
+    `Image.crop` gives, but copying only the window (a crowd photo's faces each copied the whole photo)."""
+    out = np.zeros((side, side, *image.shape[2:]), image.dtype)
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + side, image.shape[1]), min(top + side, image.shape[0])
+    if x1 > x0 and y1 > y0:
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+    return out
 
 
 def shape_predictor_path() -> Path:

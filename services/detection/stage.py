@@ -6,6 +6,11 @@ Per message: fetch the original from the object store, decode it upright, find f
   `lineup-crops/<agency>/crops/<request_id>/<face_index>.png`, and publish `FacesDetected` (also with no
   faces, so the next stages can end the request with an empty result instead of a timeout).
 
+The chips also travel inside `FacesDetected` (`chip_png`, up to `INLINE_CHIPS_MAX_BYTES` per message, the
+rest by reference), so the embedding stage does not fetch what detection just wrote. The crops are still
+stored, in parallel, *before* the message is published: a crop is evidence (enrolled faces, review) and
+must exist, and be erasable, by the time anybody can learn its face id.
+
 The consumer commits only after this returns, i.e. after the crops and the output message are durable; a
 replay rewrites the same crop keys and the next stages derive ids from (request id, face index).
 """
@@ -13,6 +18,7 @@ replay rewrites the same crop keys and the next stages derive ids from (request 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from kafka.consumer.fetcher import ConsumerRecord
@@ -53,18 +59,23 @@ def _topic(name: str) -> str:
 IMAGES_TOPIC = _topic("lineup.images")
 DETECTED_TOPIC = _topic("lineup.faces.detected")
 DEADLETTER_TOPIC = _topic("lineup.deadletter")
+#: chip bytes carried inline per FacesDetected message: well under the brokers' default message.max.bytes
+#: (1 MB) after sealing; a 112 px SFace chip is ~25 kB, so ~20 faces ride along and a crowd's rest is fetched
+INLINE_CHIPS_MAX_BYTES = 512 * 1024
 
 
 class DetectionStage:
     """The handler of the `detection` consumer group."""
 
     def __init__(self, settings: DetectionSettings, finder: FaceFinder, store: ObjectStore,
-                 producer: EnvelopeProducer, results: ResultPublisher) -> None:
+                 producer: EnvelopeProducer, results: ResultPublisher, uploads: ThreadPoolExecutor) -> None:
         self.settings = settings
         self.finder = finder
         self.store = store
         self.producer = producer
         self.results = results
+        #: stores a message's crops in parallel (one PUT per face would otherwise be sequential)
+        self.uploads = uploads
 
     def handle(self, decoded: Decoded, record: ConsumerRecord) -> None:
         env = decoded.envelope
@@ -96,11 +107,17 @@ class DetectionStage:
                                  quality_filter=task.quality_filter)
         out = events_pb2.FacesDetected(task=task, filtered=selection.filtered,
                                        detector_model_version=self.finder.model_version)
-        for face in selection.kept:
-            ref = self.store.put(self.settings.crops_bucket, crop_key(env.agency_id, env.request_id, face.index),
-                                 chip_png(model_crop(pixels, face, spec)), content_type="image/png")
-            out.faces.append(events_pb2.DetectedFaceCrop(face_index=face.index, detail=face_detail(face, width, height),
-                                                         crop=ref))
+        pngs = [chip_png(model_crop(pixels, face, spec)) for face in selection.kept]
+        puts = [self.uploads.submit(self.store.put, self.settings.crops_bucket,
+                                    crop_key(env.agency_id, env.request_id, face.index), png, content_type="image/png")
+                for face, png in zip(selection.kept, pngs, strict=True)]
+        inline = INLINE_CHIPS_MAX_BYTES
+        for face, png, put in zip(selection.kept, pngs, puts, strict=True):
+            crop = events_pb2.DetectedFaceCrop(face_index=face.index, detail=face_detail(face, width, height),
+                                               crop=put.result())
+            if len(png) <= inline:
+                crop.chip_png, inline = png, inline - len(png)
+            out.faces.append(crop)
         forward(self.producer, self.settings.topic(DETECTED_TOPIC), decoded, out, service=self.settings.service_name)
         log.info("faces detected", extra={"request_id": env.request_id, "faces": len(out.faces),
                                           "filtered": len(out.filtered),

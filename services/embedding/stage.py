@@ -1,5 +1,9 @@
 """The embedding pipeline stage: `FacesDetected` on lineup.faces.detected -> `FacesEmbedded`.
 
+Chips come inside the message (`DetectedFaceCrop.chip_png`) up to detection's per-message budget; the
+others are fetched from the object store by reference. Either way they are decoded and checked the same
+way (`decode_chip`), and the output carries only the reference.
+
 Batching policy: the consumer hands over every record that arrived together (at most
 `batch_max_messages`, waiting at most `batch_linger_ms` after the first). The crops of all of them are
 fetched in parallel, then embedded together in groups of whole messages of at most `batch_max_faces`
@@ -70,6 +74,13 @@ def fetch_chip(store: ObjectStore, ref: common_pb2.ObjectRef, size: int) -> np.n
     return decode_chip(store.get(ref), size)
 
 
+def _ready(chip: np.ndarray) -> Future[np.ndarray]:
+    """A chip that came inside the message, in the shape of one being fetched."""
+    done: Future[np.ndarray] = Future()
+    done.set_result(chip)
+    return done
+
+
 class EmbeddingStage:
     """The batch handler of the `embedding` consumer group."""
 
@@ -137,7 +148,8 @@ class EmbeddingStage:
             with item.activate():
                 return fetch_chip(self.store, ref, model.chip_size)
 
-        job.chips = [self.pool.submit(fetch, face.crop) for face in detected.faces]
+        job.chips = [_ready(decode_chip(face.chip_png, model.chip_size)) if face.chip_png
+                     else self.pool.submit(fetch, face.crop) for face in detected.faces]
         return job
 
     @staticmethod

@@ -34,6 +34,10 @@ class Instruments:
             "lineup.stage.batch_size", unit="{record}",
             explicit_bucket_boundaries_advisory=(1, 2, 4, 8, 16, 32, 64, 128),
             description="Kafka records a stage handled together")
+        self.upsert_messages = meter.create_histogram(
+            "lineup.search.upsert.messages", unit="{message}",
+            explicit_bucket_boundaries_advisory=(1, 2, 4, 8, 16, 32),
+            description="enrolment messages whose faces one vector-store upsert wrote (group commit)")
         self.dead_letters = meter.create_counter(
             "lineup.kafka.dead_letters", unit="{record}", description="records sent to the dead-letter topic")
         self._lag: dict[tuple[str, str, int], int] = {}

@@ -4,6 +4,7 @@ It consumes `lineup.faces.embedded` (group `search`) and, per docs/pipeline.md:
 
 - INDEX: upserts one row per face; the id is `face_id_for(request_id, face_index)`, so a replayed message
   overwrites the same rows (and keeps their user association and first `indexed_at`) instead of adding faces.
+  Messages of one collection handled at the same time are written by one upsert (`search.upserts`).
 - SEARCH: one vector search for all faces of the probe, scored with the calibration of the model the
   collection is pinned to; every result carries its provenance and the investigative-lead notice.
 - SEARCH_USERS: the probe's largest face against the faces that belong to users, ranked by each user's
@@ -41,6 +42,7 @@ from lineup.v1 import common_pb2, events_pb2, face_search_pb2
 from search.servicer import face_message, user_message
 from search.settings import SearchSettings
 from search.store import MAX_QUERIES, MAX_TOP_K, BoundingBox, CollectionInfo, FaceRow, FaceStore, Hit
+from search.upserts import UpsertBatcher
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("lineup.search")
@@ -63,6 +65,8 @@ class SearchStage:
     def __init__(self, store: FaceStore, publisher: ResultPublisher) -> None:
         self.store = store
         self.publisher = publisher
+        #: INDEX messages handled at the same time share one upsert per collection (search.upserts)
+        self.upserts = UpsertBatcher(store.upsert_faces)
         self._operations: dict[int, Callable[[events_pb2.Envelope, events_pb2.FacesEmbedded],
                                              events_pb2.PipelineResult]] = {
             Op.PIPELINE_OPERATION_INDEX: self.index,
@@ -118,7 +122,7 @@ class SearchStage:
                 indexed_at_ms=prev.indexed_at_ms if prev else now_ms, face_model_version=info.face_model_version,
                 embedding=tuple(face.embedding)))
         if rows:
-            self.store.upsert_faces(agency, cid, rows)
+            self.upserts.upsert(agency, cid, rows)
         response = face_search_pb2.IndexFacesResponse(
             face_records=[face_search_pb2.FaceRecord(face=face_message(row, cid), face_detail=face.detail)
                           for row, face in zip(rows, msg.faces, strict=True)],

@@ -31,6 +31,7 @@ from lineup.cli.client import Client
 from lineup.devstack.accounts import local_client
 from lineup.devstack.base import stack_paths
 from lineup.devstack.milvus import private_engine
+from lineup.devstack.triton import GRPC_PORT as TRITON_GRPC_PORT
 from lineup.scoring import load_score_model
 from lineup.v1 import common_pb2, face_search_pb2
 from search.store import INDEX_BUILD_PARAMS, FaceRow, FaceStore
@@ -128,15 +129,43 @@ def create_collection(client: Client) -> str:
     return str(resp.response.face_model_version)
 
 
+def triton_counts() -> dict[str, tuple[int, int, int]]:
+    """Per model on the shared Triton: (requests, inferences, executions) so far. Requests per execution
+    above 1 means the dynamic batcher merged requests (of different images or messages)."""
+    import tritonclient.grpc as triton
+
+    client = triton.InferenceServerClient(f"127.0.0.1:{TRITON_GRPC_PORT}")
+    try:
+        stats = client.get_inference_statistics(as_json=True)
+    finally:
+        client.close()
+    return {m["name"]: (int(m.get("inference_stats", {}).get("success", {}).get("count", 0)),
+                        int(m.get("inference_count", 0)), int(m.get("execution_count", 0)))
+            for m in stats.get("model_stats", [])}
+
+
+def triton_batching(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]
+                    ) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, (req, inf, ex) in after.items():
+        r0, i0, e0 = before.get(name, (0, 0, 0))
+        if ex - e0 > 0:
+            out[name] = {"requests": req - r0, "inferences": inf - i0, "executions": ex - e0,
+                         "requests_per_execution": round((req - r0) / (ex - e0), 2),
+                         "inferences_per_execution": round((inf - i0) / (ex - e0), 2)}
+    return out
+
+
 def enroll(stack: Stack, photos: list[Photo], concurrency: int) -> dict[str, Any]:
     items = [IndexItem(p.path, p.label, p.label) for p in photos]
+    counts = triton_counts()
     t0 = time.perf_counter()
     summary = index_files(stack.client, COLLECTION, items, concurrency=concurrency, progress=False)
     seconds = time.perf_counter() - t0
     return {"images": len(items), "images_ok": len(summary.succeeded), "faces": summary.faces_indexed,
             "seconds": round(seconds, 3), "images_per_s": round(rate(len(items), seconds), 3),
             "faces_per_s": round(rate(summary.faces_indexed, seconds), 3), "workers": concurrency,
-            "failed": len(summary.failed)}
+            "failed": len(summary.failed), "triton": triton_batching(counts, triton_counts())}
 
 
 def real_faces(stack: Stack) -> list[FaceRow]:

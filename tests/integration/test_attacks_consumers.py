@@ -91,6 +91,12 @@ def _env(payload: Message, *, rid: str | None = None, agency: str, schema: int |
         return env.SerializeToString()
 
 
+def _png_bytes(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 60, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _hostile_records(p: Pipeline, collection: str, model_version: str) -> dict[str, list[bytes]]:
     """Per topic (without prefix): records that a consumer must dead-letter and survive."""
     a, other = p.agency, "other-agency-0017"
@@ -139,6 +145,11 @@ def _hostile_records(p: Pipeline, collection: str, model_version: str) -> dict[s
         _env(events_pb2.FacesDetected(task=task(), faces=[events_pb2.DetectedFaceCrop(
             crop=common_pb2.ObjectRef(bucket="elsewhere", key=f"{a}/crops/x/0.png"))]), agency=a),
         _env(events_pb2.FacesDetected(task=task(face_model_version="another_model/9")), agency=a),
+        # chips carried inline: not an image, and the wrong size (a whole photo would embed and match
+        # nobody); each with a crop reference the agency owns, so only the inline bytes are wrong
+        *(_env(events_pb2.FacesDetected(task=task(), faces=[events_pb2.DetectedFaceCrop(
+            crop=common_pb2.ObjectRef(bucket="lineup-crops", key=f"{a}/crops/x/0.png"), chip_png=chip)]), agency=a)
+          for chip in (os.urandom(2048), _png_bytes(640, 480))),
     ]
     generic["lineup.faces.embedded"] += [
         _env(embedded([0.1] * 5), agency=a),  # wrong length

@@ -129,14 +129,16 @@ class ImageAccepted(_message.Message):
     def __init__(self, task: _Optional[_Union[PipelineTask, _Mapping]] = ...) -> None: ...
 
 class DetectedFaceCrop(_message.Message):
-    __slots__ = ("face_index", "detail", "crop")
+    __slots__ = ("face_index", "detail", "crop", "chip_png")
     FACE_INDEX_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     CROP_FIELD_NUMBER: _ClassVar[int]
+    CHIP_PNG_FIELD_NUMBER: _ClassVar[int]
     face_index: int
     detail: _common_pb2.FaceDetail
     crop: _common_pb2.ObjectRef
-    def __init__(self, face_index: _Optional[int] = ..., detail: _Optional[_Union[_common_pb2.FaceDetail, _Mapping]] = ..., crop: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ...) -> None: ...
+    chip_png: bytes
+    def __init__(self, face_index: _Optional[int] = ..., detail: _Optional[_Union[_common_pb2.FaceDetail, _Mapping]] = ..., crop: _Optional[_Union[_common_pb2.ObjectRef, _Mapping]] = ..., chip_png: _Optional[bytes] = ...) -> None: ...
 
 class FacesDetected(_message.Message):
     __slots__ = ("task", "faces", "filtered", "detector_model_version")
