@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.consumer import build_worker
+from audit.consumer import build_consumer
 from audit.settings import AuditSettings
 from audit.writer import AuditWriter
 from lineup.audit.segments import AuditLog
@@ -17,13 +17,12 @@ def build(settings: AuditSettings) -> ServiceServer:
     """Missing object-store credentials stop the process (exit 2) before it connects anywhere. Kafka is
     connected here, so a writer that cannot reach it exits and is restarted instead of idling."""
     settings.require("minio_access_key", "minio_secret_key", "internal_token")
-    store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
-                        secure=settings.minio_secure)
+    store = ObjectStore.from_settings(settings)
     writer = AuditWriter(AuditLog(store, settings.audit_bucket), dedupe_window=settings.audit_dedupe_window,
                          store_retry_s=settings.audit_store_retry_s)
-    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    producer = EnvelopeProducer.from_settings(settings)
     try:
-        worker = build_worker(settings, writer, producer)
+        worker = build_consumer(settings, writer, producer)
     except BaseException:
         producer.close()
         raise

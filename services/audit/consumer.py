@@ -9,12 +9,10 @@ from audit.writer import AuditWriter, StoreOutage
 from lineup.kafka.consumer import BatchEnvelopeConsumer
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.producer import EnvelopeProducer
-from lineup.topology import TOPICS
+from lineup.topology import AUDIT_TOPIC, DEADLETTER_TOPIC
 
 log = logging.getLogger(__name__)
 
-AUDIT_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".audit"))
-DEADLETTER_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".deadletter"))
 
 
 class AuditWorker:
@@ -41,7 +39,7 @@ class AuditWorker:
         self.consumer.stop()
 
 
-def build_worker(settings: AuditSettings, writer: AuditWriter, producer: EnvelopeProducer) -> AuditWorker:
+def build_consumer(settings: AuditSettings, writer: AuditWriter, producer: EnvelopeProducer) -> AuditWorker:
     name = settings.service_name
     consumer = BatchEnvelopeConsumer(
         bootstrap=settings.kafka_bootstrap, group_id=settings.topic_prefix + name,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lineup.settings import CommonSettings, SettingsError, env_name
+from lineup.topology import AUDIT_BUCKET
 
 
 @dataclass(frozen=True)
 class AuditSettings(CommonSettings):
     service_name: str = "audit"
     grpc_port: int = 50055
-    audit_bucket: str = "lineup-audit"
+    audit_bucket: str = AUDIT_BUCKET
     #: a batch of Kafka records, i.e. at most one segment per chain: at most this many records ...
     audit_batch_max_records: int = 500
     #: ... waiting at most this long after the first for more (fewer, larger segments under load)

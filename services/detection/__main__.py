@@ -35,10 +35,9 @@ def build(settings: DetectionSettings) -> ServiceServer:
     except FailedPrecondition as exc:
         raise SettingsError(f"{env_name('detector_model')}: {exc.message}") from None
     finder = FaceFinder(FaceAnalyser(detector), max_faces=settings.max_faces, model_version=version)
-    store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
-                        secure=settings.minio_secure)
+    store = ObjectStore.from_settings(settings)
     install_store_sealer(store)  # pipeline payloads are sealed per request (crypto-shredding)
-    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    producer = EnvelopeProducer.from_settings(settings)
     results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
                               topic_prefix=settings.topic_prefix)
     uploads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="crop-put")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lineup.settings import CommonSettings, SettingsError, env_name
-from lineup.topology import BUCKETS
+from lineup.topology import BUCKETS, CROPS_BUCKET
 
 #: the API's ceiling on faces per image (IndexFacesRequest.max_faces, DetectRequest.max_faces: 1..100)
 API_MAX_FACES = 100
@@ -22,7 +22,7 @@ class DetectionSettings(CommonSettings):
     detector_model: str = "face_detector"  # the Triton model name; its card gives the reported version
     #: smallest face (shorter box side, source px) the tile pyramid is built to find
     min_face_px: float = 40.0
-    crops_bucket: str = "lineup-crops"
+    crops_bucket: str = CROPS_BUCKET
     #: Kafka records fetched per poll (at least detection_concurrency)
     max_poll_records: int = 8
     #: images of the lineup.images topic in work at once, so one slow image delays only itself

@@ -37,28 +37,19 @@ from detection.faces import (
 from detection.settings import DetectionSettings
 from lineup.chips import chip_spec
 from lineup.errors import InvalidArgument
-from lineup.kafka.consumer import ConcurrentEnvelopeConsumer, ConsumerFactory
+from lineup.kafka.concurrent import ConcurrentEnvelopeConsumer
+from lineup.kafka.consumer import ConsumerFactory
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, check_envelope_ids, forward
-from lineup.topology import BUCKETS, TOPICS
+from lineup.topology import BUCKETS, DEADLETTER_TOPIC, DETECTED_TOPIC, IMAGES_TOPIC
 from lineup.v1 import events_pb2, face_search_pb2
 
 log = logging.getLogger(__name__)
 
 
-def _topic(name: str) -> str:
-    """A topic name checked against lineup.topology, so a rename there fails at import, not in production."""
-    if name not in {t.name for t in TOPICS}:
-        raise RuntimeError(f"topic {name} is not in lineup.topology.TOPICS")
-    return name
-
-
-IMAGES_TOPIC = _topic("lineup.images")
-DETECTED_TOPIC = _topic("lineup.faces.detected")
-DEADLETTER_TOPIC = _topic("lineup.deadletter")
 #: chip bytes carried inline per FacesDetected message: well under the brokers' default message.max.bytes
 #: (1 MB) after sealing; a 112 px SFace chip is ~25 kB, so ~20 faces ride along and a crowd's rest is fetched
 INLINE_CHIPS_MAX_BYTES = 512 * 1024

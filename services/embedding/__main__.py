@@ -37,11 +37,10 @@ def build(settings: EmbeddingSettings) -> ServiceServer:
                             server_address=settings.triton_url)
     served = ServedModels(models, [FaceEmbedder(backend, model_name=m.name, batch_size=settings.triton_max_batch,
                                                 chip_size=m.chip_size, dimension=m.dimension) for m in models])
-    store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
-                        secure=settings.minio_secure)
+    store = ObjectStore.from_settings(settings)
     pool = ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="fetch")
     install_store_sealer(store)  # pipeline payloads are sealed per request (crypto-shredding)
-    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    producer = EnvelopeProducer.from_settings(settings)
     results = ResultPublisher(producer, ResultStore(store), service=settings.service_name,
                               topic_prefix=settings.topic_prefix)
     stage = EmbeddingStage(settings, served, backend, store, producer, results, pool)

@@ -37,22 +37,12 @@ from lineup.kafka.producer import EnvelopeProducer
 from lineup.modelkit.backends import TracedBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, check_envelope_ids, forward
-from lineup.topology import TOPICS
+from lineup.topology import DEADLETTER_TOPIC, DETECTED_TOPIC, EMBEDDED_TOPIC
 from lineup.v1 import common_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
 
-def _topic(name: str) -> str:
-    """A topic name checked against lineup.topology, so a rename there fails at import, not in production."""
-    if name not in {t.name for t in TOPICS}:
-        raise RuntimeError(f"topic {name} is not in lineup.topology.TOPICS")
-    return name
-
-
-DETECTED_TOPIC = _topic("lineup.faces.detected")
-EMBEDDED_TOPIC = _topic("lineup.faces.embedded")
-DEADLETTER_TOPIC = _topic("lineup.deadletter")
 #: detection's ceiling on faces per image (detection.settings.API_MAX_FACES); more is not from detection
 MAX_FACES_PER_MESSAGE = 100
 _COMPARE = {events_pb2.PIPELINE_OPERATION_COMPARE_SOURCE, events_pb2.PIPELINE_OPERATION_COMPARE_TARGET}

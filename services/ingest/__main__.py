@@ -7,6 +7,7 @@ import grpc
 from ingest import admin_api, audit_api, review_api, sessions_api
 from ingest.access import Access
 from ingest.erasure import Eraser
+from ingest.face_search_api import FaceSearchServicer, image_limits, register
 from ingest.gateway import PipelineGateway
 from ingest.idempotency import IdempotencyStore
 from ingest.jobs import JobRunner
@@ -14,9 +15,8 @@ from ingest.results import ResultWaiter
 from ingest.retention import RetentionSweeper
 from ingest.reviews import SearchRecords
 from ingest.search_client import SearchClient
-from ingest.servicer import FaceSearchServicer, image_limits, register
 from ingest.settings import IngestSettings
-from lineup.audit.emit import AUDIT_TOPIC, AuditEmitter
+from lineup.audit.emit import AuditEmitter
 from lineup.audit.segments import AuditLog
 from lineup.errors import NotFound
 from lineup.grpcserver import ServiceServer
@@ -25,18 +25,18 @@ from lineup.identity.store import IdentityStore
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.kafka.sealing import install_store_sealer
 from lineup.objectstore import ObjectStore
-from lineup.pipeline import RESULTS_TOPIC, ResultStore
+from lineup.pipeline import ResultStore
 from lineup.service import run_service
+from lineup.topology import AUDIT_TOPIC, RESULTS_TOPIC
 from lineup.v1 import search_pb2
 
 
 def build(settings: IngestSettings) -> ServiceServer:
     settings.require("minio_access_key", "minio_secret_key", "bootstrap_admin_key", "internal_token")
-    store = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
-                        secure=settings.minio_secure)
+    store = ObjectStore.from_settings(settings)
     results = ResultStore(store)
     sealer = install_store_sealer(store)  # pipeline payloads are sealed per request (crypto-shredding)
-    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id="ingest")
+    producer = EnvelopeProducer.from_settings(settings)
     waiter = ResultWaiter(settings.kafka_bootstrap, settings.topic(RESULTS_TOPIC), results)
     search = SearchClient(settings.search_url, internal_token=settings.internal_token)
     gateway = PipelineGateway(settings, store, producer, waiter, results)

@@ -33,13 +33,13 @@ from lineup.identity.holders import display_holder
 from lineup.identity.roles import DEPLOYMENT_ADMIN
 from lineup.identity.store import AGENCY_RE, IdentityStore, is_past, now_ts
 from lineup.v1 import admin_pb2, admin_pb2_grpc
+from lineup.validation import COLLECTION_ID, COLLECTION_ID_RULE
 
 #: (agency, collection) -> whether the agency has that collection
 CollectionExists = Callable[[str, str], bool]
 
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 _GRANT_ID = re.compile(r"g-[0-9a-f]{16}")
-_COLLECTION_ID = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _VALID_ROLES = frozenset(v for v in admin_pb2.Role.values() if v != admin_pb2.ROLE_UNSPECIFIED)
 _LEGAL_BASIS_MIN, _LEGAL_BASIS_MAX = 5, 2000
 
@@ -170,9 +170,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         every field is valid (and then "missing" has one message); see the module docstring."""
         p = require_principal(agency=False)
         cid, grantee = request.collection_id, request.grantee_agency_id
-        if not _COLLECTION_ID.fullmatch(cid) or set(cid) == {"."}:
-            raise InvalidArgument("collection_id is invalid: use 1-255 of a-z, A-Z, 0-9, '_', '.', '-' (one of your "
-                                  "agency's collections)")
+        if not COLLECTION_ID.fullmatch(cid) or set(cid) == {"."}:
+            raise InvalidArgument(f"collection_id is invalid: use {COLLECTION_ID_RULE} (one of your agency's "
+                                  f"collections)")
         check_agency_id(grantee, "grantee_agency_id")
         basis = request.legal_basis.strip()
         if not _LEGAL_BASIS_MIN <= len(basis) <= _LEGAL_BASIS_MAX:

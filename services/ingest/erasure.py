@@ -27,15 +27,15 @@ from ingest.idempotency import IdempotencyStore
 from ingest.reviews import SearchRecords
 from ingest.search_client import SearchClient
 from lineup.errors import NotFound
-from lineup.identity.store import ADMIN_BUCKET, AGENCY_RE
+from lineup.identity.store import AGENCY_RE
 from lineup.kafka.sealing import REQUEST_ID_RE, KeyRing
 from lineup.objectstore import ObjectStore, agency_key
 from lineup.pipeline import ResultStore
+from lineup.topology import ADMIN_BUCKET, CROPS_BUCKET, IMAGES_BUCKET, JOBS_BUCKET
 from lineup.v1 import audit_pb2, common_pb2, events_pb2, search_pb2
+from lineup.validation import MAX_FACE_IDS_PER_CALL
 
 log = logging.getLogger(__name__)
-IMAGES_BUCKET = "lineup-images"
-CROPS_BUCKET = "lineup-crops"
 
 
 def request_of_crop(agency_id: str, crop: common_pb2.ObjectRef) -> str:
@@ -47,7 +47,7 @@ def request_of_crop(agency_id: str, crop: common_pb2.ObjectRef) -> str:
 
 
 #: erasures under way: the faces whose copies are being removed (see Eraser.delete_and_erase)
-JOURNAL_BUCKET = "lineup-jobs"
+JOURNAL_BUCKET = JOBS_BUCKET
 JOURNAL_KIND = "erasures"
 
 
@@ -96,10 +96,10 @@ class Eraser:
             faces = list(search_pb2.GetFacesResponse.FromString(self.store.get(ref)).faces)
             for cid in sorted({f.face.collection_id for f in faces}):
                 ids = [f.face.face_id for f in faces if f.face.collection_id == cid]
-                for i in range(0, len(ids), 4096):
+                for i in range(0, len(ids), MAX_FACE_IDS_PER_CALL):
                     try:
                         self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
-                            agency_id=agency_id, collection_id=cid, face_ids=ids[i:i + 4096]))
+                            agency_id=agency_id, collection_id=cid, face_ids=ids[i:i + MAX_FACE_IDS_PER_CALL]))
                     except NotFound:
                         break  # the collection itself is gone (DeleteCollection)
             receipt = audit_pb2.ErasureReceipt(face_ids=[f.face.face_id for f in faces], reason="request (resumed)")

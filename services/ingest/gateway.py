@@ -21,11 +21,9 @@ from lineup.errors import DeadlineExceeded, NotFound, error_from_code
 from lineup.kafka.envelope import new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore, agency_key
-from lineup.pipeline import RESULTS_BUCKET, RESULTS_TOPIC, ResultStore
+from lineup.pipeline import RESULTS_BUCKET, ResultStore
+from lineup.topology import IMAGES_BUCKET, IMAGES_TOPIC, RESULTS_TOPIC
 from lineup.v1 import common_pb2, events_pb2, face_search_pb2
-
-IMAGES_BUCKET = "lineup-images"
-IMAGES_TOPIC = "lineup.images"
 
 
 class PipelineGateway:

@@ -20,9 +20,10 @@ from lineup.errors import Aborted, InvalidArgument, NotFound
 from lineup.grpcserver import Outcome
 from lineup.identity.holders import person_of
 from lineup.objectstore import ObjectStore, agency_key
+from lineup.topology import JOBS_BUCKET
 from lineup.v1 import common_pb2
 
-BUCKET = "lineup-jobs"
+BUCKET = JOBS_BUCKET
 KIND = "idempotency"
 DEFAULT_TTL_S = 24 * 3600.0
 

@@ -19,14 +19,16 @@ import uuid
 
 from google.protobuf.message import DecodeError
 
-from ingest.erasure import IMAGES_BUCKET, Eraser
+from ingest.erasure import Eraser
 from ingest.search_client import SearchClient
 from lineup.audit.emit import AuditEmitter
 from lineup.errors import NotFound
 from lineup.identity.store import IdentityStore
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import RESULTS_BUCKET
+from lineup.topology import IMAGES_BUCKET
 from lineup.v1 import audit_pb2, common_pb2, events_pb2, search_pb2
+from lineup.validation import MAX_FACE_IDS_PER_CALL
 
 log = logging.getLogger(__name__)
 OPERATION = "lineup.v1.Retention/Sweep"
@@ -130,9 +132,10 @@ class RetentionSweeper:
 
         def delete() -> list[search_pb2.FaceVector]:
             deleted: list[search_pb2.FaceVector] = []
-            for i in range(0, len(ids), 4096):
+            step = MAX_FACE_IDS_PER_CALL
+            for i in range(0, len(ids), step):
                 deleted += self.search.call("DeleteFaceVectors", search_pb2.DeleteFaceVectorsRequest(
-                    agency_id=agency_id, collection_id=c.collection_id, face_ids=ids[i:i + 4096])).deleted
+                    agency_id=agency_id, collection_id=c.collection_id, face_ids=ids[i:i + step])).deleted
             return deleted
 
         receipt = audit_pb2.ErasureReceipt(reason="retention")

@@ -27,8 +27,9 @@ from lineup.auth import Principal
 from lineup.candidates import ranked_candidates
 from lineup.errors import InvalidArgument, NotFound, PermissionDenied
 from lineup.identity.holders import person_of
-from lineup.identity.store import ADMIN_BUCKET, now_ts
+from lineup.identity.store import now_ts
 from lineup.objectstore import ObjectStore
+from lineup.topology import ADMIN_BUCKET
 from lineup.v1 import common_pb2, review_pb2
 
 R = review_pb2

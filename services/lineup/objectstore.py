@@ -18,6 +18,8 @@ from opentelemetry import trace
 from urllib3.exceptions import HTTPError
 
 from lineup.errors import InvalidArgument, NotFound, Unavailable
+from lineup.settings import CommonSettings
+from lineup.topology import IMAGES_BUCKET
 from lineup.v1 import common_pb2
 
 tracer = trace.get_tracer("lineup.objectstore")
@@ -40,7 +42,7 @@ def agency_key(agency_id: str, *parts: str) -> str:
 
 
 _MAX_KEY = 1024
-_BUCKETS_FOR_SOURCES = "lineup-images"
+_BUCKETS_FOR_SOURCES = IMAGES_BUCKET
 
 
 def check_source_object(ref: common_pb2.ObjectRef, agency_id: str, field: str, *, kinds: tuple[str, ...],
@@ -76,6 +78,13 @@ class ObjectStore:
     def __init__(self, endpoint: str, access_key: str, secret_key: str, *, secure: bool = False) -> None:
         self.endpoint = endpoint
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ObjectStore:
+        """The service's object store; its credentials are required (a clear exit 2 when missing)."""
+        settings.require("minio_access_key", "minio_secret_key")
+        return cls(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
+                   secure=settings.minio_secure)
 
     def _span(self, op: str, bucket: str, key: str = "") -> trace.Span:
         return tracer.start_as_current_span(f"s3 {op}", kind=trace.SpanKind.CLIENT, attributes={  # type: ignore[return-value]

@@ -17,14 +17,13 @@ from lineup.kafka.envelope import Decoded, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.kafka.sealing import ErasedError, installed_sealer
 from lineup.objectstore import ObjectStore, agency_key
-from lineup.topology import TOPICS
+from lineup.topology import JOBS_BUCKET, RESULTS_TOPIC
 from lineup.untrusted import check_request_id, for_log
 from lineup.v1 import common_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
-RESULTS_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".results"))
-RESULTS_BUCKET = "lineup-jobs"
+RESULTS_BUCKET = JOBS_BUCKET
 _FACE_NS = uuid.UUID("6f1c0b1e-8a53-4d6e-9a39-6f6c696e6575")
 
 

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import hashlib
 import io
-import re
 import sys
 import time
 import uuid
@@ -54,7 +53,7 @@ from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore, agency_key
 from lineup.scoring import load_score_model
 from lineup.settings import CommonSettings, SettingsError, load_settings
-from lineup.topology import BUCKETS
+from lineup.topology import AUDIT_TOPIC, CROPS_BUCKET, IMAGES_BUCKET
 from lineup.v1 import (
     audit_pb2,
     common_pb2,
@@ -66,12 +65,9 @@ from lineup.v1 import (
     search_pb2,
     search_pb2_grpc,
 )
+from lineup.validation import COLLECTION_ID, COLLECTION_ID_RULE
 
-IMAGES_BUCKET, CROPS_BUCKET = BUCKETS[0], BUCKETS[1]
-AUDIT_TOPIC = "lineup.audit"
 OPERATION = "lineup.ops.ReembedCollection"
-#: the front door's rule for collection ids (ingest.servicer): nothing else may name a collection here
-_COLLECTION_RE = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 #: below this overlap the re-detected face is not taken to be the enrolled one
 MIN_IOU = 0.5
 
@@ -166,10 +162,9 @@ class Reembedder:
         self.search = InternalClient(settings.search_url, search_pb2_grpc.SearchServiceStub, token, t)
         self.detection = InternalClient(settings.detection_url, detection_pb2_grpc.DetectionServiceStub, token, t)
         self.embedding = InternalClient(settings.embedding_url, embedding_pb2_grpc.EmbeddingServiceStub, token, t)
-        self.store = (ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
-                                  secure=settings.minio_secure)
+        self.store = (ObjectStore.from_settings(settings)
                       if settings.minio_access_key and settings.minio_secret_key else None)
-        self.producer = EnvelopeProducer(settings.kafka_bootstrap, client_id="reembed")
+        self.producer = EnvelopeProducer.from_settings(settings)
 
     def close(self) -> None:
         for c in (self.search, self.detection, self.embedding):
@@ -194,9 +189,9 @@ class Reembedder:
     # -- the work ---------------------------------------------------------------------------------
     def run(self, source: str, target: str, model: str = "", page_size: int = 100) -> Report:
         for what, cid in (("source", source), ("target", target)):
-            if not _COLLECTION_RE.fullmatch(cid):
-                raise InvalidArgument(f"{what} collection id {cid[:80]!r} is invalid: use 1-255 of a-z, A-Z, 0-9, "
-                                      f"'_', '.', '-' (a collection of this agency)")
+            if not COLLECTION_ID.fullmatch(cid):
+                raise InvalidArgument(f"{what} collection id {cid[:80]!r} is invalid: use "
+                                      f"{COLLECTION_ID_RULE} (a collection of this agency)")
         if source == target:
             raise InvalidArgument("the target collection must be a new one, not the source")
         score = load_score_model(model)

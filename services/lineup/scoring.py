@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lineup.errors import FailedPrecondition, InvalidArgument
 from lineup.modelkit.calibration import DEFAULT_FMR, Calibration, from_card
-from lineup.v1 import common_pb2
+from lineup.v1 import common_pb2, face_search_pb2
 
 MODEL_REPOSITORY = Path(__file__).resolve().parents[2] / "infra" / "triton" / "models"
 #: the model new collections are pinned to (and probes of CompareFaces are embedded with); collections
@@ -103,3 +103,14 @@ def load_score_model(face_model_version: str = "", repository: Path = MODEL_REPO
         raise FailedPrecondition(f"collection is pinned to {face_model_version} but the deployment serves "
                                  f"{version}; keep the old model deployed or re-enroll into a new collection")
     return ScoreModel(face_model_version=version, calibration=from_card(card), dimension=int(card["embedding_dim"]))
+
+
+def provenance(request_id: str, trace_id: str, scores: ScoreModel, min_raw_score: float
+               ) -> face_search_pb2.SearchProvenance:
+    """What every search and comparison response says about how it was produced: the request id is the
+    search id examiners review, the threshold is the one applied (the agency floor included), and the
+    result is labelled an investigative lead, never an identification."""
+    return face_search_pb2.SearchProvenance(
+        search_id=request_id, request_id=request_id, trace_id=trace_id,
+        threshold_applied=scores.match_score(min_raw_score), face_model_version=scores.face_model_version,
+        label=common_pb2.RESULT_LABEL_INVESTIGATIVE_LEAD, notice=NOTICE)

@@ -32,6 +32,15 @@ MAX_MAP_ENTRIES = 64
 MAX_MAP_KEY_CHARS = 128
 MAX_DEPTH = 8
 
+#: a collection id, everywhere it is accepted (front door, grants, the vector store, re-embedding)
+COLLECTION_ID = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+COLLECTION_ID_RULE = "1-255 of a-z, A-Z, 0-9, '_', '.' and '-'"
+#: candidates per probe face (and users per search) a search may return, and face ids per call
+MAX_MATCHES = 4096
+#: users a user search may return
+MAX_USERS = 500
+MAX_FACE_IDS_PER_CALL = MAX_REPEATED
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_EXCEPT_LAYOUT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 

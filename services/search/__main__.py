@@ -9,7 +9,7 @@ from lineup.grpcserver import ServiceServer, Worker
 from lineup.service import run_service
 from search.servicer import SearchServiceServicer, register
 from search.settings import SearchSettings
-from search.stage import build_stage
+from search.stage import build_consumer
 from search.store import FaceStore
 
 
@@ -28,7 +28,7 @@ def build(settings: SearchSettings) -> ServiceServer:
     workers: list[Worker] = []
     closers: list[Callable[[], None]] = [store.close]
     if settings.pipeline_stage:
-        consumer, producer = build_stage(settings, store)
+        consumer, producer = build_consumer(settings, store)
         workers.append(consumer)
         closers.insert(0, producer.close)
     return ServiceServer(settings=settings, register=lambda server: register(server, servicer),

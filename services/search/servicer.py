@@ -11,11 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from lineup.errors import InvalidArgument
+from lineup.scoring import load_score_model, provenance
+from lineup.telemetry import current_trace_id
 from lineup.v1 import common_pb2, face_search_pb2, search_pb2, search_pb2_grpc
+from search.messages import (
+    face_matches,
+    face_message,
+    face_row,
+    face_vector,
+    user_matches,
+    user_message,
+    vector_collection,
+)
+from search.ranking import query_vectors_of, rank_by_face, rank_users
 from search.settings import SearchSettings
-from search.store import BoundingBox, CollectionInfo, FaceRow, FaceStore, UserRecord
+from search.store import FaceStore
 
 
 class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
@@ -122,55 +134,32 @@ class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
                      for c in changes],
             user=user_message(user) if user is not None else None)
 
+    # ------------------------------------------------------------------------------------- rankings
 
-# ------------------------------------------------------------------------------------- proto <-> domain
+    def SearchFacesByFaceId(self, request: search_pb2.SearchFacesByFaceIdRequest, context: grpc.ServicerContext,
+                            ) -> face_search_pb2.SearchFacesResponse:
+        info, hits = rank_by_face(self.store, request.agency_id, request.collection_id, request.face_id,
+                                  top_k=request.top_k, min_raw_score=request.min_raw_score)
+        scores = load_score_model(info.face_model_version)
+        return face_search_pb2.SearchFacesResponse(
+            searched_face_id=request.face_id, face_matches=face_matches(hits, scores, request.collection_id),
+            provenance=provenance(request.request_id, current_trace_id(), scores, request.min_raw_score))
 
-
-def face_row(fv: search_pb2.FaceVector) -> FaceRow:
-    """The stored form of a FaceVector. Its collection id is ignored: the request names the collection."""
-    f, box = fv.face, fv.face.bounding_box
-    indexed_at_ms = f.indexed_at.seconds * 1000 + f.indexed_at.nanos // 1_000_000 if f.HasField("indexed_at") else 0
-    return FaceRow(face_id=f.face_id, image_id=f.image_id, external_image_id=f.external_image_id, user_id=f.user_id,
-                   crop_bucket=fv.crop.bucket, crop_key=fv.crop.key, confidence=f.confidence,
-                   bounding_box=BoundingBox(box.left, box.top, box.width, box.height),
-                   indexed_at_ms=indexed_at_ms, face_model_version=f.face_model_version,
-                   embedding=tuple(fv.embedding))
-
-
-def face_message(row: FaceRow, collection_id: str) -> common_pb2.Face:
-    box = row.bounding_box
-    indexed_at = Timestamp()
-    indexed_at.FromMilliseconds(row.indexed_at_ms)
-    return common_pb2.Face(
-        face_id=row.face_id, collection_id=collection_id, image_id=row.image_id,
-        external_image_id=row.external_image_id, confidence=row.confidence, user_id=row.user_id,
-        face_model_version=row.face_model_version, indexed_at=indexed_at,
-        bounding_box=common_pb2.BoundingBox(left=box.left, top=box.top, width=box.width, height=box.height))
-
-
-def timestamp_ms(ms: int) -> Timestamp:
-    ts = Timestamp()
-    ts.FromMilliseconds(ms)
-    return ts
-
-
-def vector_collection(info: CollectionInfo, *, face_count: int = 0, user_count: int = 0,
-                      ) -> search_pb2.VectorCollection:
-    return search_pb2.VectorCollection(
-        collection_id=info.collection_id, face_model_version=info.face_model_version, dimension=info.dimension,
-        face_count=face_count, user_count=user_count,
-        created_at=timestamp_ms(info.created_at_ms) if info.created_at_ms else None,
-        face_retention_days=info.face_retention_days, tags=dict(info.tags))
-
-
-def user_message(user: UserRecord) -> face_search_pb2.User:
-    return face_search_pb2.User(user_id=user.user_id, face_count=user.face_count,
-                                created_at=timestamp_ms(user.created_at_ms))
-
-
-def face_vector(row: FaceRow, collection_id: str) -> search_pb2.FaceVector:
-    crop = common_pb2.ObjectRef(bucket=row.crop_bucket, key=row.crop_key) if row.crop_key else None
-    return search_pb2.FaceVector(face=face_message(row, collection_id), embedding=row.embedding, crop=crop)
+    def SearchUsersByFaces(self, request: search_pb2.SearchUsersByFacesRequest, context: grpc.ServicerContext,
+                           ) -> face_search_pb2.SearchUsersResponse:
+        query = request.WhichOneof("query")
+        if query is None:
+            raise InvalidArgument("set user_id or face_id to search with")
+        user_id = request.user_id if query == "user_id" else ""
+        vectors = query_vectors_of(self.store, request.agency_id, request.collection_id, user_id=user_id,
+                                   face_id=request.face_id if query == "face_id" else "")
+        info, ranked = rank_users(self.store, request.agency_id, request.collection_id, vectors,
+                                  max_users=request.max_users, min_raw_score=request.min_raw_score,
+                                  exclude_user_id=user_id)
+        scores = load_score_model(info.face_model_version)
+        return face_search_pb2.SearchUsersResponse(
+            user_matches=user_matches(ranked, scores),
+            provenance=provenance(request.request_id, current_trace_id(), scores, request.min_raw_score))
 
 
 def register(server: grpc.Server, servicer: SearchServiceServicer) -> Sequence[str]:

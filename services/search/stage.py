@@ -28,33 +28,31 @@ from kafka.consumer.fetcher import ConsumerRecord
 from opentelemetry import trace
 
 from lineup.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from lineup.kafka.consumer import ConcurrentEnvelopeConsumer
+from lineup.kafka.concurrent import ConcurrentEnvelopeConsumer
 from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.kafka.sealing import install_store_sealer
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultPublisher, ResultStore, check_envelope_ids, face_id_for
-from lineup.scoring import NOTICE, ScoreModel, load_score_model
+from lineup.scoring import load_score_model, provenance
 from lineup.telemetry import current_trace_id
-from lineup.topology import TOPICS
-from lineup.v1 import common_pb2, events_pb2, face_search_pb2
-from search.servicer import face_message, user_message
+from lineup.topology import DEADLETTER_TOPIC, EMBEDDED_TOPIC
+from lineup.v1 import events_pb2, face_search_pb2
+from search.messages import face_matches, face_message, user_matches
+from search.naming import MAX_QUERIES
+from search.ranking import RankedUser, rank_faces, rank_users
+from search.rows import BoundingBox, CollectionInfo, FaceRow, Hit
 from search.settings import SearchSettings
-from search.store import MAX_QUERIES, MAX_TOP_K, BoundingBox, CollectionInfo, FaceRow, FaceStore, Hit
+from search.store import FaceStore
 from search.upserts import UpsertBatcher
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("lineup.search")
 
 SERVICE = "search"
-EMBEDDED_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".faces.embedded"))
-DEADLETTER_TOPIC = next(t.name for t in TOPICS if t.name.endswith(".deadletter"))
 #: candidates per face (SEARCH) and users (SEARCH_USERS) when the task leaves max_matches at 0
 DEFAULT_MAX_MATCHES = 10
-#: faces of users looked at to rank users: the ranking is exact unless the best 4096 associated faces
-#: belong to fewer users than asked for (users have at most a few dozen faces each)
-USER_SEARCH_TOP_K = MAX_TOP_K
 
 Op = events_pb2.PipelineOperation
 
@@ -134,50 +132,40 @@ class SearchStage:
         task, cid = msg.task, msg.task.collection_id
         owner = task.owner_agency_id or env.agency_id  # a grantee searches the owner's collection
         lists: list[list[Hit]] = []
-        if msg.faces:  # one describe (checked before searching) + one search: the pin comes back with the hits
-            found = self.store.search(owner, cid, [list(f.embedding) for f in msg.faces],
-                                      top_k=task.max_matches or DEFAULT_MAX_MATCHES,
-                                      min_raw_score=task.min_raw_score, check=lambda pin: _check_model(pin, msg, cid))
-            info, lists = found.info, found.results
+        if msg.faces:  # one store call, the pin checked before searching
+            info, lists = rank_faces(self.store, owner, cid, [list(f.embedding) for f in msg.faces],
+                                     top_k=task.max_matches or DEFAULT_MAX_MATCHES, min_raw_score=task.min_raw_score,
+                                     check=lambda pin: _check_model(pin, msg, cid))
         else:
             info = self.store.collection_info(owner, cid)
             _check_model(info, msg, cid)
         scores = load_score_model(info.face_model_version)
         response = face_search_pb2.SearchFacesByImageResponse(
-            results=[face_search_pb2.ProbeFaceResult(
-                face_index=face.face_index, searched_face=face.detail,
-                face_matches=[face_search_pb2.FaceMatch(rank=rank, score=scores.match_score(hit.raw_score),
-                                                        face=face_message(hit.face, cid))
-                              for rank, hit in enumerate(hits, start=1)])
-                for face, hits in zip(msg.faces, lists, strict=True)],
+            results=[face_search_pb2.ProbeFaceResult(face_index=face.face_index, searched_face=face.detail,
+                                                     face_matches=face_matches(hits, scores, cid))
+                     for face, hits in zip(msg.faces, lists, strict=True)],
             unsearched_faces=msg.filtered, probe_image_sha256=task.image_sha256,
-            provenance=_provenance(env, task, info, scores))
+            provenance=provenance(env.request_id, current_trace_id(), scores, task.min_raw_score))
         return events_pb2.PipelineResult(task=task, search_faces_by_image=response)
 
     def search_users(self, env: events_pb2.Envelope, msg: events_pb2.FacesEmbedded) -> events_pb2.PipelineResult:
         task, cid = msg.task, msg.task.collection_id
         owner = task.owner_agency_id or env.agency_id
-        info = self.store.collection_info(owner, cid)
-        _check_model(info, msg, cid)
-        scores = load_score_model(info.face_model_version)
-        response = face_search_pb2.SearchUsersByImageResponse(
-            unsearched_faces=msg.filtered, provenance=_provenance(env, task, info, scores))
+        ranked: list[RankedUser] = []
         if msg.faces:
             probe = min(msg.faces, key=lambda f: f.face_index)  # faces come largest first
-            response.searched_face.CopyFrom(probe.detail)
-            hits = self.store.search(owner, cid, [list(probe.embedding)], top_k=USER_SEARCH_TOP_K,
-                                     min_raw_score=task.min_raw_score, associated_only=True).results[0]
-            best: dict[str, Hit] = {}
-            for hit in hits:  # best first, so the first hit of a user is its best face
-                best.setdefault(hit.face.user_id, hit)
-            users = self.store.get_users(owner, cid, list(best))
-            # a user whose record is gone is being deleted (its faces are disassociated first): left out
-            ranked = [hit for user_id, hit in best.items() if user_id in users][:task.max_matches
-                                                                                 or DEFAULT_MAX_MATCHES]
-            response.user_matches.extend(
-                face_search_pb2.UserMatch(rank=rank, score=scores.match_score(hit.raw_score),
-                                          user=user_message(users[hit.face.user_id]), best_face_id=hit.face.face_id)
-                for rank, hit in enumerate(ranked, start=1))
+            info, ranked = rank_users(self.store, owner, cid, [list(probe.embedding)],
+                                      max_users=task.max_matches or DEFAULT_MAX_MATCHES,
+                                      min_raw_score=task.min_raw_score, check=lambda pin: _check_model(pin, msg, cid))
+        else:
+            info = self.store.collection_info(owner, cid)
+            _check_model(info, msg, cid)
+        scores = load_score_model(info.face_model_version)
+        response = face_search_pb2.SearchUsersByImageResponse(
+            unsearched_faces=msg.filtered, user_matches=user_matches(ranked, scores),
+            provenance=provenance(env.request_id, current_trace_id(), scores, task.min_raw_score))
+        if msg.faces:
+            response.searched_face.CopyFrom(min(msg.faces, key=lambda f: f.face_index).detail)
         return events_pb2.PipelineResult(task=task, search_users_by_image=response)
 
 
@@ -190,24 +178,15 @@ def _check_model(info: CollectionInfo, msg: events_pb2.FacesEmbedded, collection
             f"new collection for the new model and re-enrol")
 
 
-def _provenance(env: events_pb2.Envelope, task: events_pb2.PipelineTask, info: CollectionInfo,
-                scores: ScoreModel) -> face_search_pb2.SearchProvenance:
-    return face_search_pb2.SearchProvenance(
-        search_id=env.request_id, request_id=env.request_id, trace_id=current_trace_id(),
-        threshold_applied=scores.match_score(task.min_raw_score), face_model_version=info.face_model_version,
-        label=common_pb2.RESULT_LABEL_INVESTIGATIVE_LEAD, notice=NOTICE)
-
-
-def build_stage(settings: SearchSettings, store: FaceStore) -> tuple[ConcurrentEnvelopeConsumer, EnvelopeProducer]:
+def build_consumer(settings: SearchSettings, store: FaceStore) -> tuple[ConcurrentEnvelopeConsumer, EnvelopeProducer]:
     """The consumer loop (a ServiceServer worker) and the producer it publishes with (close it last).
 
     The producer and the consumer connect to Kafka here, so a service that cannot reach Kafka at start
     exits and is restarted, instead of serving an API whose pipeline half does nothing."""
     settings.require("minio_access_key", "minio_secret_key")
-    producer = EnvelopeProducer(settings.kafka_bootstrap, client_id=settings.service_name)
+    producer = EnvelopeProducer.from_settings(settings)
     try:
-        objects = ObjectStore(settings.minio_endpoint, settings.minio_access_key, settings.minio_secret_key,
-                              secure=settings.minio_secure)
+        objects = ObjectStore.from_settings(settings)
         install_store_sealer(objects)  # pipeline payloads are sealed per request (crypto-shredding)
         publisher = ResultPublisher(producer, ResultStore(objects), service=SERVICE,
                                     topic_prefix=settings.topic_prefix)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from lineup.errors import Unavailable
 from lineup.metrics import instruments
-from search.store import FaceRow
+from search.rows import FaceRow
 
 Writer = Callable[[str, str, Sequence[FaceRow]], int]
 

@@ -26,7 +26,8 @@ from functools import partial
 import numpy as np
 
 from lineup.devstack.milvus import private_engine
-from search.store import FaceRow, FaceStore
+from search.rows import FaceRow
+from search.store import FaceStore
 
 AGENCY = "bench"
 MODEL = "bench-model@1"

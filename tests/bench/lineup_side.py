@@ -34,7 +34,9 @@ from lineup.devstack.milvus import private_engine
 from lineup.devstack.triton import GRPC_PORT as TRITON_GRPC_PORT
 from lineup.scoring import load_score_model
 from lineup.v1 import common_pb2, face_search_pb2
-from search.store import INDEX_BUILD_PARAMS, FaceRow, FaceStore
+from search.milvus import INDEX_BUILD_PARAMS
+from search.rows import FaceRow
+from search.store import FaceStore
 from tests.bench import floor_side
 from tests.bench.crowd import Crowd, tile_of
 from tests.bench.dataset import Photo, Plan

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.store import agency_namespace
+from search.naming import agency_namespace
 
 
 def drop_agency_collections(milvus_uri: str, agency_id: str, timeout_s: float = 30.0) -> None:

@@ -21,8 +21,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, internal_token, mint_key, session_signing_key
 from lineup.devstack.base import stack_paths
-from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
+from lineup.devstack.kafka import LOCAL_BOOTSTRAP
 from lineup.devstack.minio import credentials
+from lineup.provision import ensure_topics
 from tests.integration.waiting import PATIENT_S
 
 

@@ -18,7 +18,7 @@ from audit.writer import AuditWriter
 from ingest.audit_api import AuditServicer
 from lineup.audit.segments import BUCKET, AuditLog, decode_segment, encode_segment, segment_key
 from lineup.auth import Principal, reset_principal, set_principal
-from lineup.devstack.kafka import LOCAL_BOOTSTRAP, ensure_topics
+from lineup.devstack.kafka import LOCAL_BOOTSTRAP
 from lineup.devstack.minio import credentials
 from lineup.errors import PermissionDenied, Unauthenticated
 from lineup.identity import roles
@@ -27,6 +27,7 @@ from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
+from lineup.provision import ensure_topics
 from lineup.v1 import audit_pb2, common_pb2
 from tests.integration.pipeline_harness import Pipeline
 from tests.integration.waiting import group_caught_up, wait_until

@@ -30,12 +30,12 @@ from opentelemetry import trace
 from PIL import Image, ImageFilter
 
 from lineup.devstack.accounts import internal_token
-from lineup.devstack.kafka import ensure_topics
-from lineup.devstack.minio import credentials, ensure_buckets
+from lineup.devstack.minio import credentials
 from lineup.kafka.envelope import decode, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultStore
+from lineup.provision import ensure_buckets, ensure_topics
 from lineup.telemetry import setup_telemetry
 from lineup.topology import topic_names
 from lineup.v1 import common_pb2, detection_pb2, detection_pb2_grpc, events_pb2

@@ -27,7 +27,6 @@ from PIL import Image
 
 from detection.detector import FaceAnalyser, FaceDetector
 from embedding.embedder import FaceEmbedder
-from lineup.devstack.kafka import ensure_topics
 from lineup.errors import InvalidArgument, Unavailable
 from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchItem
 from lineup.kafka.deadletter import DeadLetterPublisher
@@ -36,6 +35,7 @@ from lineup.kafka.producer import EnvelopeProducer
 from lineup.modelkit.backends import TracedBackend, TritonBackend
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultStore
+from lineup.provision import ensure_topics
 from lineup.telemetry import setup_telemetry
 from lineup.v1 import common_pb2, embedding_pb2, embedding_pb2_grpc, events_pb2
 from tests.face_data import LFW_DEV, models_root, require

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from lineup.devstack.kafka import ensure_topics
+from lineup.provision import ensure_topics
 from lineup.topology import TOPICS
 from tests.integration.waiting import PATIENT_S
 

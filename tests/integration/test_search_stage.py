@@ -22,12 +22,12 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from opentelemetry import trace
 
 from lineup.devstack.accounts import internal_token
-from lineup.devstack.kafka import ensure_topics
 from lineup.devstack.minio import credentials
 from lineup.kafka.envelope import decode, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
 from lineup.pipeline import ResultStore, face_id_for
+from lineup.provision import ensure_topics
 from lineup.scoring import NOTICE, load_score_model
 from lineup.telemetry import setup_telemetry
 from lineup.topology import topic_names

@@ -11,17 +11,17 @@ import pytest
 
 from lineup.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from lineup.settings import SettingsError
-from search.store import (
+from search.naming import (
     MAX_TOP_K,
     TENANCY_DATABASE,
-    FaceRow,
-    FaceStore,
     agency_namespace,
     collection_name,
     database_name,
     decode_page_token,
     encode_page_token,
 )
+from search.rows import FaceRow
+from search.store import FaceStore
 from tests.integration.milvus_data import drop_agency_collections
 
 pytestmark = pytest.mark.integration

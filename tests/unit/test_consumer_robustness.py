@@ -15,13 +15,8 @@ from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from lineup.errors import InvalidArgument, LineupError, Unavailable
-from lineup.kafka.consumer import (
-    BatchEnvelopeConsumer,
-    BatchItem,
-    ConcurrentEnvelopeConsumer,
-    EnvelopeConsumer,
-    caller_error,
-)
+from lineup.kafka.concurrent import ConcurrentEnvelopeConsumer
+from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchItem, EnvelopeConsumer, caller_error
 from lineup.kafka.deadletter import MAX_ORIGINAL_BYTES, ORIGINAL_BYTES, TRUNCATED, DeadLetterPublisher
 from lineup.kafka.envelope import Decoded, decode, encode, new_envelope
 from lineup.pipeline import ResultPublisher, ResultStore

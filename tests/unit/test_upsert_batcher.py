@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from lineup.errors import InvalidArgument, Unavailable
-from search.store import BoundingBox, FaceRow
+from search.rows import BoundingBox, FaceRow
 from search.upserts import UpsertBatcher
 
 

@@ -25,7 +25,6 @@ from lineup.kafka.envelope import new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.v1 import admin_pb2, audit_pb2, events_pb2
 
-AUDIT_TOPIC = "lineup.audit"
 _MAX_DETAIL = 512
 _MAX_DETAIL_KEY = 128
 _MAX_DETAILS = 64

@@ -33,9 +33,10 @@ from lineup.audit.chain import (
 )
 from lineup.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from lineup.objectstore import ObjectStore
+from lineup.topology import AUDIT_BUCKET
 from lineup.v1 import audit_pb2, common_pb2
 
-BUCKET = "lineup-audit"
+BUCKET = AUDIT_BUCKET
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _FRAME = struct.Struct(">I")

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lineup.modelkit.backends import local_cache_dir
+
 
 class StackError(RuntimeError):
     """A problem a person must fix (missing tool, taken port, failed download); printed as one line."""
@@ -43,7 +45,7 @@ class StackPaths:
 
 def stack_paths() -> StackPaths:
     repo_root = Path(__file__).resolve().parents[3]
-    cache = Path(os.environ.get("LINEUP_CACHE_DIR", Path.home() / ".cache" / "lineup")).expanduser()
+    cache = local_cache_dir()
     state = Path(os.environ.get("LINEUP_STATE_DIR", repo_root / ".state")).expanduser()
     for d in (cache, state / "run", state / "logs", state / "data"):
         d.mkdir(parents=True, exist_ok=True)

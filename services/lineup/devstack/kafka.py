@@ -28,7 +28,7 @@ from string import Template
 from typing import Any
 
 from lineup.devstack.base import Component, StackError, port_open, require_tool, run_checked
-from lineup.topology import TOPICS, Topic
+from lineup.provision import ProvisioningError, ensure_topics, kafka_admin
 
 #: where the local broker answers clients; services read LINEUP_KAFKA_BOOTSTRAP to use another cluster
 LOCAL_BOOTSTRAP = "127.0.0.1:9092"
@@ -70,15 +70,6 @@ def new_cluster_id() -> str:
             return cid
 
 
-def _admin(bootstrap: str, timeout_ms: int) -> Any:
-    """A kafka-python admin client whose every wait is bounded, so probes cannot hang `make status`."""
-    from kafka import KafkaAdminClient  # imported lazily: `python -m lineup.devstack` must start fast
-
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="lineup-devstack",
-                            bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
-                            reconnect_backoff_ms=100, reconnect_backoff_max_ms=timeout_ms)
-
-
 def probe_cluster(bootstrap: str = LOCAL_BOOTSTRAP, timeout_s: float = 2.0) -> dict[str, Any] | None:
     """DescribeCluster over the Kafka protocol; None when nothing usable answers. Never raises.
 
@@ -89,7 +80,7 @@ def probe_cluster(bootstrap: str = LOCAL_BOOTSTRAP, timeout_s: float = 2.0) -> d
     try:
         if not port_open(int(port), host=host or "127.0.0.1", timeout=min(0.5, timeout_s)):
             return None  # refused: answer in milliseconds instead of waiting out the client's bootstrap
-        admin = _admin(bootstrap, int(timeout_s * 1000))
+        admin = kafka_admin(bootstrap, int(timeout_s * 1000), client_id="lineup-devstack")
     except Exception:
         return None
     try:
@@ -100,71 +91,6 @@ def probe_cluster(bootstrap: str = LOCAL_BOOTSTRAP, timeout_s: float = 2.0) -> d
     finally:
         with contextlib.suppress(Exception):
             admin.close()
-
-
-def _existing_partitions(admin: Any, names: list[str]) -> dict[str, int]:
-    """Partition counts of those of `names` that exist (unknown topics are simply absent)."""
-    counts: dict[str, int] = {}
-    for t in admin.describe_topics(names):
-        if t.get("error_code", 0) == 0 and t.get("name") in names:
-            counts[t["name"]] = len(t.get("partitions") or [])
-    return counts
-
-
-def ensure_topics(bootstrap: str = LOCAL_BOOTSTRAP, prefix: str = "", topics: Iterable[Topic] = TOPICS,
-                  replication_factor: int = 1, timeout_s: float = 30.0) -> dict[str, str]:
-    """Create the pipeline's topics idempotently; grow any that has fewer partitions than configured.
-
-    Returns {topic name: "created" | "grown" | "ok"}. Partition counts only ever go up, because Kafka
-    cannot shrink a topic and a smaller configured count must not break an existing deployment. Brokers
-    answer transient errors while the controller settles right after start, so this retries until
-    `timeout_s` before raising a one-line StackError.
-    """
-    from kafka.errors import KafkaError
-
-    wanted = {prefix + t.name: t.partitions for t in topics}
-    names = list(wanted)
-    deadline = time.monotonic() + timeout_s
-    last_error: Exception | None = None
-    done: dict[str, str] = {}  # what earlier attempts already did, so a retry reports it truthfully
-    while time.monotonic() < deadline:
-        admin = None
-        try:
-            admin = _admin(bootstrap, 10_000)
-            existing = _existing_partitions(admin, names)
-            missing = {n: {"num_partitions": p, "replication_factor": replication_factor}
-                       for n, p in wanted.items() if n not in existing}
-            grow = {n: p for n, p in wanted.items() if n in existing and existing[n] < p}
-            if missing:
-                response = admin.create_topics(missing, raise_errors=False)
-                for t in response.get("topics", []):
-                    # 36 = TOPIC_ALREADY_EXISTS: someone else created it meanwhile, which is fine
-                    if t.get("error_code", 0) == 0:
-                        done[t["name"]] = "created"
-                    elif t.get("error_code") != 36:
-                        detail = f"{t.get('error_code')} {t.get('error_message') or ''}".strip()
-                        raise StackError(f"creating Kafka topic {t.get('name')} failed: error {detail}")
-            if grow:
-                admin.create_partitions(grow)
-                done.update(dict.fromkeys(grow, "grown"))
-            admin.wait_for_topics(names, timeout_ms=max(1000, int((deadline - time.monotonic()) * 1000)))
-            # new partitions reach the metadata cache a little after CreatePartitions returns
-            while short := [n for n, c in _existing_partitions(admin, names).items() if c < wanted[n]]:
-                if time.monotonic() >= deadline:
-                    raise KafkaError(f"topics below their partition count: {', '.join(short)}")
-                time.sleep(0.2)
-            return {n: done.get(n, "ok") for n in names}
-        except StackError:
-            raise
-        except Exception as exc:  # kafka-python raises KafkaError subclasses and plain timeouts
-            last_error = exc
-            time.sleep(0.5)
-        finally:
-            if admin is not None:
-                with contextlib.suppress(Exception):
-                    admin.close()
-    raise StackError(f"could not provision Kafka topics on {bootstrap} within {timeout_s:.0f}s: "
-                     f"{type(last_error).__name__}: {last_error}")
 
 
 def _java_major(java: str) -> int:
@@ -290,4 +216,7 @@ class Kafka(Component):
         return pin if probe_cluster(LOCAL_BOOTSTRAP, timeout_s=2.0) else f"{pin} (not answering)"
 
     def post_start(self) -> None:
-        ensure_topics(LOCAL_BOOTSTRAP, os.environ.get("LINEUP_TOPIC_PREFIX", ""))
+        try:
+            ensure_topics(LOCAL_BOOTSTRAP, os.environ.get("LINEUP_TOPIC_PREFIX", ""))
+        except ProvisioningError as exc:
+            raise StackError(str(exc)) from None

@@ -14,7 +14,7 @@ need nothing from it but `lib/milvus <db file> <address> <log level>`.
 What the engine cannot do, verified: databases (`create_database` is UNIMPLEMENTED and `db_name` is
 silently ignored), partitions, collection properties (accepted, not kept), `GetVersion`; indexes FLAT,
 IVF_FLAT and AUTOINDEX only. The search store therefore keeps agencies apart by collection name and keeps
-its collection metadata in the description (services/search/store.py, docs/search.md).
+its collection metadata in the description (services/search/rows.py, docs/search.md).
 """
 
 from __future__ import annotations

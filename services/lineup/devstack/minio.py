@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from lineup.devstack.base import Component, StackError, require_tool, run_checked
-from lineup.topology import BUCKETS
+from lineup.provision import ensure_buckets
 
 #: The pinned MinIO server module version. MinIO tags releases as `RELEASE.<date>` (not semver) and the
 #: module proxy reachable here only serves this pseudo-version (master of 2026-02-12, commit 7aac2a2c5b7c);
@@ -52,29 +52,6 @@ def credentials() -> tuple[str, str]:
     """The root credentials of the local server (and of the clients that talk to it)."""
     return (os.environ.get("LINEUP_MINIO_ACCESS_KEY", DEV_ACCESS_KEY),
             os.environ.get("LINEUP_MINIO_SECRET_KEY", DEV_SECRET_KEY))
-
-
-def ensure_buckets(endpoint: str, access_key: str, secret_key: str, *, secure: bool = False,
-                   buckets: tuple[str, ...] = BUCKETS) -> list[str]:
-    """Create every bucket the pipeline uses, idempotently; returns the ones that were created now.
-
-    Shared by the local stack and by deployment provisioning so both create the same names (topology).
-    """
-    from minio import Minio as MinioClient
-    from minio.error import S3Error
-
-    client = MinioClient(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
-    created = []
-    for bucket in buckets:
-        if client.bucket_exists(bucket):
-            continue
-        try:
-            client.make_bucket(bucket)
-            created.append(bucket)
-        except S3Error as exc:  # another provisioner won the race: that is fine
-            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-    return created
 
 
 def _find_go() -> str:

@@ -22,9 +22,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from lineup.errors import AlreadyExists, InvalidArgument, NotFound
 from lineup.identity.sessions import SESSION_ID_RE
 from lineup.objectstore import ObjectStore
+from lineup.topology import ADMIN_BUCKET
 from lineup.v1 import admin_pb2, common_pb2, session_pb2
 
-ADMIN_BUCKET = "lineup-admin"
 AGENCY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 #: a new agency's policy until its admin sets one: searches at FMR 1e-3 or stricter, probes kept 30 days,
 #: and no purpose allowed yet, so nobody searches before the agency has said what searches are for

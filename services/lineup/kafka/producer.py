@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from lineup.errors import Unavailable
 from lineup.kafka.envelope import encode
+from lineup.settings import CommonSettings
 from lineup.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ class EnvelopeProducer:
         self.linger_ms = linger_ms
         self._lock = threading.Lock()
         self._producer: Any = self._new()
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings, *, client_id: str = "") -> EnvelopeProducer:
+        """The service's producer, named after the service unless `client_id` says otherwise."""
+        return cls(settings.kafka_bootstrap, client_id=client_id or settings.service_name)
 
     def _new(self) -> KafkaProducer:
         return KafkaProducer(

@@ -32,9 +32,10 @@ from google.protobuf.message import DecodeError
 
 from lineup.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from lineup.objectstore import ObjectStore, agency_key
+from lineup.topology import JOBS_BUCKET
 from lineup.v1 import common_pb2, events_pb2
 
-KEYS_BUCKET = "lineup-jobs"
+KEYS_BUCKET = JOBS_BUCKET
 ALGORITHM = "AES-256-GCM"
 #: payload kinds that carry images, crops, embeddings or results: the pipeline topics' payloads
 SEALED_KINDS = frozenset({"image_accepted", "faces_detected", "faces_embedded", "pipeline_result"})

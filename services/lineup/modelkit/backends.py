@@ -8,6 +8,7 @@ so the detector and embedder code cannot tell them apart.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -98,13 +99,17 @@ class TritonBackend:
         self._client.close()
 
 
+def local_cache_dir() -> Path:
+    """Where this machine keeps what Lineup builds and downloads (`LINEUP_CACHE_DIR`, default
+    ~/.cache/lineup): the ONNX models among them. The local stack uses the same directory."""
+    return Path(os.environ.get("LINEUP_CACHE_DIR", Path.home() / ".cache" / "lineup")).expanduser()
+
+
 class OnnxRuntimeBackend:
     """The same ONNX files in-process (tests and tools when Triton is not up)."""
 
     def __init__(self, model_root: Path | None = None, *, threads: int = 0) -> None:
-        from lineup.devstack.base import stack_paths
-
-        self.model_root = model_root or stack_paths().cache_dir / "models"
+        self.model_root = model_root or local_cache_dir() / "models"
         self.threads = threads
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()

@@ -100,6 +100,16 @@ class SearchServiceStub:
                 request_serializer=lineup_dot_v1_dot_search__pb2.SetFacesUserRequest.SerializeToString,
                 response_deserializer=lineup_dot_v1_dot_search__pb2.SetFacesUserResponse.FromString,
                 _registered_method=True)
+        self.SearchFacesByFaceId = channel.unary_unary(
+                '/lineup.v1.SearchService/SearchFacesByFaceId',
+                request_serializer=lineup_dot_v1_dot_search__pb2.SearchFacesByFaceIdRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_face__search__pb2.SearchFacesResponse.FromString,
+                _registered_method=True)
+        self.SearchUsersByFaces = channel.unary_unary(
+                '/lineup.v1.SearchService/SearchUsersByFaces',
+                request_serializer=lineup_dot_v1_dot_search__pb2.SearchUsersByFacesRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_face__search__pb2.SearchUsersResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -184,6 +194,21 @@ class SearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchFacesByFaceId(self, request, context):
+        """Rankings that need no image: the search service owns every ranking (these and the pipeline's image
+        searches share one implementation, search.ranking). The front door has authorised the caller and
+        resolved the threshold; the answer is the public response, provenance included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchUsersByFaces(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -251,6 +276,16 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.SetFacesUser,
                     request_deserializer=lineup_dot_v1_dot_search__pb2.SetFacesUserRequest.FromString,
                     response_serializer=lineup_dot_v1_dot_search__pb2.SetFacesUserResponse.SerializeToString,
+            ),
+            'SearchFacesByFaceId': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchFacesByFaceId,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.SearchFacesByFaceIdRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_face__search__pb2.SearchFacesResponse.SerializeToString,
+            ),
+            'SearchUsersByFaces': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchUsersByFaces,
+                    request_deserializer=lineup_dot_v1_dot_search__pb2.SearchUsersByFacesRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_face__search__pb2.SearchUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -604,6 +639,60 @@ class SearchService:
             '/lineup.v1.SearchService/SetFacesUser',
             lineup_dot_v1_dot_search__pb2.SetFacesUserRequest.SerializeToString,
             lineup_dot_v1_dot_search__pb2.SetFacesUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchFacesByFaceId(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/SearchFacesByFaceId',
+            lineup_dot_v1_dot_search__pb2.SearchFacesByFaceIdRequest.SerializeToString,
+            lineup_dot_v1_dot_face__search__pb2.SearchFacesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchUsersByFaces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.SearchService/SearchUsersByFaces',
+            lineup_dot_v1_dot_search__pb2.SearchUsersByFacesRequest.SerializeToString,
+            lineup_dot_v1_dot_face__search__pb2.SearchUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import numpy as np
@@ -25,16 +27,15 @@ from ingest.search_client import SearchClient
 from ingest.settings import IngestSettings
 from lineup.audit.emit import current_draft
 from lineup.auth import Principal, require_principal
-from lineup.errors import InvalidArgument, LineupError, NotFound, PermissionDenied
+from lineup.errors import InvalidArgument, LineupError, PermissionDenied
 from lineup.objectstore import ObjectStore, check_source_object
-from lineup.scoring import NOTICE, ScoreModel, load_score_model
+from lineup.scoring import ScoreModel, load_score_model, provenance
 from lineup.telemetry import current_trace_id
 from lineup.v1 import audit_pb2, common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc, search_pb2
+from lineup.validation import COLLECTION_ID, COLLECTION_ID_RULE, MAX_FACE_IDS_PER_CALL, MAX_MATCHES, MAX_USERS
 
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_COLLECTION_RE = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 _MAX_PROBE_FACES = 100
-_MAX_MATCHES = 4096
 
 
 class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
@@ -86,13 +87,16 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         return self.search.call("DescribeCollection", search_pb2.DescribeVectorCollectionRequest(
             agency_id=agency_id, collection_id=collection_id, pin_only=not counts))
 
-    def _provenance(self, context: grpc.ServicerContext, model: ScoreModel, min_raw: float
-                    ) -> face_search_pb2.SearchProvenance:
-        rid = self._request_id(context)
-        return face_search_pb2.SearchProvenance(
-            search_id=rid, request_id=rid, trace_id=current_trace_id(), threshold_applied=model.match_score(min_raw),
-            face_model_version=model.face_model_version, label=common_pb2.RESULT_LABEL_INVESTIGATIVE_LEAD,
-            notice=NOTICE)
+    def _plan(self, p: Principal, ctx: common_pb2.SearchContext, collection_id: str, threshold: Any, *,
+              granted: bool) -> _Plan:
+        """The steps every search takes before it runs: who may search what (a grant only where `granted`),
+        the agency's floors, the collection's pin and score model, and the threshold those allow."""
+        target = self.access.searchable(p, collection_id) if granted else None
+        floors = self.access.check_search(p, ctx, target)
+        owner, cid = (target.owner_agency_id, target.collection_id) if target else (p.agency_id, collection_id)
+        collection = self._collection(owner, cid)
+        model = load_score_model(collection.face_model_version)
+        return _Plan(owner, cid, collection.face_model_version, model, model.resolve(threshold, floors))
 
     def _run(self, context: grpc.ServicerContext, p: Principal, task: events_pb2.PipelineTask,
              request_id: str | None = None) -> events_pb2.PipelineResult:
@@ -202,8 +206,8 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         p = require_principal()
         if not request.face_ids:
             raise InvalidArgument("face_ids is empty: name the faces to delete")
-        if len(request.face_ids) > 4096:
-            raise InvalidArgument(f"{len(request.face_ids)} face ids; at most 4096 per call")
+        if len(request.face_ids) > MAX_FACE_IDS_PER_CALL:
+            raise InvalidArgument(f"{len(request.face_ids)} face ids; at most {MAX_FACE_IDS_PER_CALL} per call")
         self._collection(p.agency_id, request.collection_id)
         known = self._all_faces(p.agency_id, request.collection_id, face_ids=request.face_ids)
         deleted, receipt = self._delete_and_erase(p.agency_id, known, lambda: self.search.call(
@@ -244,44 +248,28 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def SearchFaces(self, request: face_search_pb2.SearchFacesRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchFacesResponse:
         p = require_principal()
-        floors = self.access.check_search(p, request.context)
-        top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
-        collection = self._collection(p.agency_id, request.collection_id)
-        model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
-        got = self.search.call("GetFaces", search_pb2.GetFacesRequest(
-            agency_id=p.agency_id, collection_id=request.collection_id, face_ids=[request.face_id],
-            with_embeddings=True))
-        if not got.faces:
-            raise NotFound(f"face {request.face_id!r} not found in collection {request.collection_id!r}")
-        hits = self.search.call("SearchVectors", search_pb2.SearchVectorsRequest(
-            agency_id=p.agency_id, collection_id=request.collection_id, top_k=top_k + 1, min_raw_score=min_raw,
-            queries=[search_pb2.QueryVector(values=got.faces[0].embedding)])).results[0].matches
-        others = [h for h in hits if h.face.face_id != request.face_id][:top_k]
-        resp = face_search_pb2.SearchFacesResponse(
-            searched_face_id=request.face_id, provenance=self._provenance(context, model, min_raw),
-            face_matches=[face_search_pb2.FaceMatch(rank=i + 1, score=model.match_score(h.raw_score), face=h.face)
-                          for i, h in enumerate(others)])
+        top_k = _bounded(request.max_faces, default=10, upper=MAX_MATCHES, name="max_faces")
+        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=False)
+        resp: face_search_pb2.SearchFacesResponse = self.search.call(
+            "SearchFacesByFaceId", search_pb2.SearchFacesByFaceIdRequest(
+                agency_id=p.agency_id, collection_id=plan.collection_id, face_id=request.face_id, top_k=top_k,
+                min_raw_score=plan.min_raw, request_id=self._request_id(context)))
         self.searches.record(p, request.collection_id, request.context, resp)
         return resp
 
     def SearchFacesByImage(self, request: face_search_pb2.SearchFacesByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchFacesByImageResponse:
         p = require_principal()
-        target = self.access.searchable(p, request.collection_id)
-        floors = self.access.check_search(p, request.context, target)
-        top_k = _bounded(request.max_faces, default=10, upper=_MAX_MATCHES, name="max_faces")
+        top_k = _bounded(request.max_faces, default=10, upper=MAX_MATCHES, name="max_faces")
         probe_faces = 1 if request.largest_face_only else _bounded(
             request.max_probe_faces, default=_MAX_PROBE_FACES, upper=_MAX_PROBE_FACES, name="max_probe_faces")
-        collection = self._collection(target.owner_agency_id, target.collection_id)
-        model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
+        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=True)
         task = self._accept(p, request.image, probe=True)
         task.MergeFrom(events_pb2.PipelineTask(
-            operation=events_pb2.PIPELINE_OPERATION_SEARCH, collection_id=target.collection_id,
+            operation=events_pb2.PIPELINE_OPERATION_SEARCH, collection_id=plan.collection_id,
             max_faces=probe_faces, quality_filter=request.quality_filter, largest_face_only=request.largest_face_only,
-            max_matches=top_k, min_raw_score=min_raw, context=request.context,
-            face_model_version=collection.face_model_version, owner_agency_id=target.owner_agency_id))
+            max_matches=top_k, min_raw_score=plan.min_raw, context=request.context,
+            face_model_version=plan.face_model_version, owner_agency_id=plan.owner_agency_id))
         resp = self._run(context, p, task).search_faces_by_image
         self.searches.record(p, request.collection_id, request.context, resp)
         return resp
@@ -291,7 +279,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         p = require_principal()
         floors = self.access.check_search(p, request.context)
         model = load_score_model()
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
+        min_raw = model.resolve(_threshold(request), floors)
         rid = self._request_id(context)
         tasks = []
         for op, image, what in ((events_pb2.PIPELINE_OPERATION_COMPARE_SOURCE, request.source_image, "source_image"),
@@ -308,7 +296,7 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
             raise InvalidArgument("no usable face found in source_image" + _filtered_note(source.filtered))
         probe = min(source.faces, key=lambda f: f.face_index)
         resp = face_search_pb2.CompareFacesResponse(source_face=probe.detail,
-                                                    provenance=self._provenance(context, model, min_raw))
+                                                    provenance=provenance(rid, current_trace_id(), model, min_raw))
         a = np.asarray(probe.embedding, np.float32)
         scored = sorted(((float(np.dot(a, np.asarray(f.embedding, np.float32))), f) for f in target.faces),
                         key=lambda t: -t[0])
@@ -391,58 +379,30 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def SearchUsers(self, request: face_search_pb2.SearchUsersRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchUsersResponse:
         p = require_principal()
-        floors = self.access.check_search(p, request.context)
-        max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
-        collection = self._collection(p.agency_id, request.collection_id)
-        model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
+        max_users = _bounded(request.max_users, default=10, upper=MAX_USERS, name="max_users")
         query = request.WhichOneof("query")
         if query is None:
             raise InvalidArgument("set user_id or face_id to search with")
-        sel = search_pb2.GetFacesRequest(agency_id=p.agency_id, collection_id=request.collection_id,
-                                         with_embeddings=True, page=common_pb2.PageRequest(page_size=100))
-        if query == "user_id":
-            sel.user_id = request.user_id
-        else:
-            sel.face_ids.append(request.face_id)
-        probes = self.search.call("GetFaces", sel).faces
-        if not probes:
-            raise NotFound(f"{query} {getattr(request, query)!r} has no faces in collection "
-                           f"{request.collection_id!r}")
-        results = self.search.call("SearchVectors", search_pb2.SearchVectorsRequest(
-            agency_id=p.agency_id, collection_id=request.collection_id, top_k=min(4096, max_users * 20),
-            min_raw_score=min_raw, queries=[search_pb2.QueryVector(values=f.embedding) for f in probes])).results
-        best: dict[str, search_pb2.VectorHit] = {}
-        for hits in results:
-            for h in hits.matches:
-                uid = h.face.user_id
-                if uid and uid != (request.user_id if query == "user_id" else "") and \
-                        (uid not in best or h.raw_score > best[uid].raw_score):
-                    best[uid] = h
-        ranked = sorted(best.items(), key=lambda kv: -kv[1].raw_score)[:max_users]
-        resp = face_search_pb2.SearchUsersResponse(
-            provenance=self._provenance(context, model, min_raw),
-            user_matches=[face_search_pb2.UserMatch(rank=i + 1, score=model.match_score(h.raw_score),
-                                                    user=face_search_pb2.User(user_id=uid), best_face_id=h.face.face_id)
-                          for i, (uid, h) in enumerate(ranked)])
+        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=False)
+        ask = search_pb2.SearchUsersByFacesRequest(
+            agency_id=p.agency_id, collection_id=plan.collection_id, max_users=max_users, min_raw_score=plan.min_raw,
+            request_id=self._request_id(context))
+        setattr(ask, query, getattr(request, query))
+        resp: face_search_pb2.SearchUsersResponse = self.search.call("SearchUsersByFaces", ask)
         self.searches.record(p, request.collection_id, request.context, resp)
         return resp
 
     def SearchUsersByImage(self, request: face_search_pb2.SearchUsersByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchUsersByImageResponse:
         p = require_principal()
-        target = self.access.searchable(p, request.collection_id)
-        floors = self.access.check_search(p, request.context, target)
-        max_users = _bounded(request.max_users, default=10, upper=500, name="max_users")
-        collection = self._collection(target.owner_agency_id, target.collection_id)
-        model = load_score_model(collection.face_model_version)
-        min_raw = model.resolve(request.threshold if request.HasField("threshold") else None, floors)
+        max_users = _bounded(request.max_users, default=10, upper=MAX_USERS, name="max_users")
+        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=True)
         task = self._accept(p, request.image, probe=True)
         task.MergeFrom(events_pb2.PipelineTask(
-            operation=events_pb2.PIPELINE_OPERATION_SEARCH_USERS, collection_id=target.collection_id,
+            operation=events_pb2.PIPELINE_OPERATION_SEARCH_USERS, collection_id=plan.collection_id,
             max_faces=1, largest_face_only=True, quality_filter=request.quality_filter, max_matches=max_users,
-            min_raw_score=min_raw, context=request.context, face_model_version=collection.face_model_version,
-            owner_agency_id=target.owner_agency_id))
+            min_raw_score=plan.min_raw, context=request.context, face_model_version=plan.face_model_version,
+            owner_agency_id=plan.owner_agency_id))
         resp = self._run(context, p, task).search_users_by_image
         self.searches.record(p, request.collection_id, request.context, resp)
         return resp
@@ -493,8 +453,21 @@ def _check_collection_id(collection_id: str) -> None:
     if "/" in collection_id:
         raise PermissionDenied(f"{collection_id!r} names another agency's collection; a grant allows only "
                                f"SearchFacesByImage and SearchUsersByImage on it")
-    if not _COLLECTION_RE.fullmatch(collection_id or ""):
-        raise InvalidArgument(f"collection_id {collection_id!r} is invalid: use 1-255 of a-z, A-Z, 0-9, '_', '.', '-'")
+    if not COLLECTION_ID.fullmatch(collection_id or ""):
+        raise InvalidArgument(f"collection_id {collection_id!r} is invalid: use {COLLECTION_ID_RULE}")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    owner_agency_id: str  # the collection's owner (another agency only under a grant)
+    collection_id: str
+    face_model_version: str  # the collection's pin
+    model: ScoreModel
+    min_raw: float  # the threshold the request asked for, raised to the agency's floor
+
+
+def _threshold(request: Any) -> common_pb2.Threshold | None:
+    return request.threshold if request.HasField("threshold") else None  # type: ignore[no-any-return]
 
 
 def _bounded(value: int, *, default: int, upper: int, name: str) -> int:
