@@ -38,6 +38,6 @@ def models_root() -> Path:
     for module in ("onnx", "tflite", "onnxruntime", "dlib"):
         pytest.importorskip(module, reason=f"{module} is missing: the face model tests need "
                                            f"pip install -e '.[models]'")
-    from lineup.modelkit.build import ensure_models
+    from lineup_tools.modelkit.build import ensure_models
 
     return ensure_models()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lineup.cli.client import CallResult
+from lineup.client import CallResult
 from lineup.errors import NotFound, Unavailable
 from lineup.v1 import common_pb2
 
@@ -66,7 +66,7 @@ class MemoryStore:
 
 
 class FakeClient:
-    """Stands in for lineup.cli.client.Client: records (service, method, request copy) and answers from a table
+    """Stands in for lineup.client.Client: records (service, method, request copy) and answers from a table
     (a response, a function of the request, or an exception to raise)."""
 
     answers: dict[str, Any] = {}

@@ -3,7 +3,7 @@
     .venv/bin/python tests/bench/bench_store.py [--sizes 10000,100000] [--dim 128] [--index FLAT]
         [--repeat 20] [--uri URI --token T] [--max-seconds 1200]
 
-It starts its own Milvus engine (lineup.devstack.milvus) on a free port with a temporary data directory
+It starts its own Milvus engine (lineup_tools.devstack.milvus) on a free port with a temporary data directory
 (so the numbers are not disturbed by, and do not disturb, the dev stack), loads N random unit vectors per size through
 `FaceStore.upsert_faces`, and reports insert throughput, search latency (1 query and 10 queries per
 call, before and after a flush to Parquet segments), count/list latency and the server's memory (RSS and
@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
+from lineup_tools.devstack.milvus import private_engine
 
-from lineup.devstack.milvus import private_engine
 from search.rows import FaceRow
 from search.store import FaceStore
 

@@ -25,13 +25,13 @@ from typing import Any
 
 import grpc
 import numpy as np
+from lineup_tools.cli.bulk import IndexItem, index_files
+from lineup_tools.devstack.accounts import local_client
+from lineup_tools.devstack.base import stack_paths
+from lineup_tools.devstack.milvus import private_engine
+from lineup_tools.devstack.triton import GRPC_PORT as TRITON_GRPC_PORT
 
-from lineup.cli.bulk import IndexItem, index_files
-from lineup.cli.client import Client
-from lineup.devstack.accounts import local_client
-from lineup.devstack.base import stack_paths
-from lineup.devstack.milvus import private_engine
-from lineup.devstack.triton import GRPC_PORT as TRITON_GRPC_PORT
+from lineup.client import Client
 from lineup.scoring import load_score_model
 from lineup.v1 import common_pb2, face_search_pb2
 from search.milvus import INDEX_BUILD_PARAMS

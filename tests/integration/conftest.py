@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from lineup.devstack.base import Component
-from lineup.devstack.components import load
+from lineup_tools.devstack.base import Component
+from lineup_tools.devstack.components import load
 
 _started: list[Component] = []
 
@@ -36,7 +35,7 @@ def _stop_what_this_session_started() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
-    from lineup.devstack.kafka import LOCAL_BOOTSTRAP
+    from lineup_tools.devstack.kafka import LOCAL_BOOTSTRAP
 
     ensure_up("kafka")
     return LOCAL_BOOTSTRAP
@@ -44,7 +43,7 @@ def kafka_bootstrap() -> str:
 
 @pytest.fixture(scope="session")
 def minio_endpoint() -> str:
-    from lineup.devstack.minio import API_PORT, HOST
+    from lineup_tools.devstack.minio import API_PORT, HOST
 
     ensure_up("minio")
     return f"{HOST}:{API_PORT}"
@@ -52,7 +51,7 @@ def minio_endpoint() -> str:
 
 @pytest.fixture(scope="session")
 def milvus_uri() -> str:
-    from lineup.devstack.milvus import URI
+    from lineup_tools.devstack.milvus import URI
 
     ensure_up("milvus")
     return URI
@@ -79,7 +78,8 @@ def tv_pipeline(kafka_bootstrap: str, minio_endpoint: str, milvus_uri: str, trit
 def _test_sealer(minio_endpoint: str) -> Any:
     """The services seal pipeline payloads (lineup.kafka.sealing); tests that publish a stage's input or read
     its output do the same with a sealer of their own, keys in the same object store."""
-    from lineup.devstack.minio import credentials
+    from lineup_tools.devstack.minio import credentials
+
     from lineup.kafka.sealing import KeyRing, Sealer
     from lineup.objectstore import ObjectStore
 

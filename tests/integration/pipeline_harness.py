@@ -18,11 +18,11 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from lineup_tools.devstack.accounts import ALL_ROLES, bootstrap_key, internal_token, mint_key, session_signing_key
+from lineup_tools.devstack.base import stack_paths
+from lineup_tools.devstack.kafka import LOCAL_BOOTSTRAP
+from lineup_tools.devstack.minio import credentials
 
-from lineup.devstack.accounts import ALL_ROLES, bootstrap_key, internal_token, mint_key, session_signing_key
-from lineup.devstack.base import stack_paths
-from lineup.devstack.kafka import LOCAL_BOOTSTRAP
-from lineup.devstack.minio import credentials
 from lineup.provision import ensure_topics
 from tests.integration.waiting import PATIENT_S
 

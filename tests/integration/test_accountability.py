@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from lineup_tools.devstack.minio import credentials
 
-from lineup.devstack.minio import credentials
 from lineup.objectstore import ObjectStore
 from lineup.v1 import (
     admin_pb2,

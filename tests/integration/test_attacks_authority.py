@@ -12,9 +12,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from lineup_tools.devstack.accounts import ALL_ROLES
+from lineup_tools.devstack.minio import credentials
 
-from lineup.devstack.accounts import ALL_ROLES
-from lineup.devstack.minio import credentials
 from lineup.objectstore import ObjectStore
 from lineup.v1 import admin_pb2, admin_pb2_grpc, common_pb2, face_search_pb2, face_search_pb2_grpc
 from tests.face_data import DATASETS, LFW_DEV, require

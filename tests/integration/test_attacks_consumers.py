@@ -18,9 +18,9 @@ import pytest
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from lineup_tools.devstack.kafka import LOCAL_BOOTSTRAP
 from PIL import Image
 
-from lineup.devstack.kafka import LOCAL_BOOTSTRAP
 from lineup.errors import InvalidArgument
 from lineup.kafka.envelope import decode, encode, new_envelope
 from lineup.v1 import audit_pb2, common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc

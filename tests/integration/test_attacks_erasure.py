@@ -25,10 +25,10 @@ import grpc
 import numpy as np
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from lineup_tools.devstack.kafka import LOCAL_BOOTSTRAP
+from lineup_tools.devstack.minio import credentials
 from PIL import Image
 
-from lineup.devstack.kafka import LOCAL_BOOTSTRAP
-from lineup.devstack.minio import credentials
 from lineup.errors import NotFound
 from lineup.kafka.sealing import ErasedError, KeyRing, Sealer
 from lineup.objectstore import ObjectStore, sha256_hex

@@ -13,13 +13,13 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 from kafka import KafkaAdminClient
+from lineup_tools.devstack.kafka import LOCAL_BOOTSTRAP
+from lineup_tools.devstack.minio import credentials
 
 from audit.writer import AuditWriter
 from ingest.audit_api import AuditServicer
 from lineup.audit.segments import BUCKET, AuditLog, decode_segment, encode_segment, segment_key
 from lineup.auth import Principal, reset_principal, set_principal
-from lineup.devstack.kafka import LOCAL_BOOTSTRAP
-from lineup.devstack.minio import credentials
 from lineup.errors import PermissionDenied, Unauthenticated
 from lineup.identity import roles
 from lineup.kafka.consumer import BatchEnvelopeConsumer, BatchHandler, BatchItem

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from lineup_tools.devstack.minio import credentials
 
-from lineup.devstack.minio import credentials
 from lineup.objectstore import ObjectStore
 from lineup.v1 import common_pb2, face_search_pb2, face_search_pb2_grpc
 from tests.face_data import LFW_DEV, require

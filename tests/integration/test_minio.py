@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 import urllib3
+from lineup_tools.devstack.minio import credentials
 
-from lineup.devstack.minio import credentials
 from lineup.topology import BUCKETS
 
 pytestmark = pytest.mark.integration

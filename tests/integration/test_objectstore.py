@@ -6,8 +6,8 @@ import os
 import uuid
 
 import pytest
+from lineup_tools.devstack.minio import credentials
 
-from lineup.devstack.minio import credentials
 from lineup.errors import InvalidArgument, NotFound
 from lineup.objectstore import ObjectStore, agency_key, sha256_hex
 from lineup.v1 import common_pb2

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from lineup_tools.devstack.minio import credentials
 from PIL import Image
 
-from lineup.devstack.minio import credentials
 from lineup.objectstore import ObjectStore
 from lineup.v1 import common_pb2, face_search_pb2, face_search_pb2_grpc
 from tests.face_data import CROWD, DATASETS, LFW_DEV, require

@@ -22,9 +22,9 @@ import grpc
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from lineup_tools.devstack.accounts import session_signing_key
+from lineup_tools.devstack.minio import credentials
 
-from lineup.devstack.accounts import session_signing_key
-from lineup.devstack.minio import credentials
 from lineup.identity import sessions
 from lineup.objectstore import ObjectStore
 from lineup.v1 import (
@@ -421,7 +421,7 @@ def test_aws_cli_after_eval_of_lineup_session_start(pipeline: Pipeline, gallery:
     env.update(LINEUP_API_KEY=key, LINEUP_ENDPOINT=pipeline.endpoint,
                LINEUP_REKOGNITION_ENDPOINT=pipeline.rekognition_url, AWS_CONFIG_FILE="/dev/null",
                AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-    script = (f'eval "$({sys.executable} -m lineup.cli.main session start --case {CASE} --purpose {PURPOSE} '
+    script = (f'eval "$({sys.executable} -m lineup_tools.cli.main session start --case {CASE} --purpose {PURPOSE} '
               f'--ttl 1h --format env)" && {aws} rekognition list-faces --collection-id gallery --output json')
     done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
@@ -441,7 +441,7 @@ def test_every_operation_was_exercised_and_checked(checker: ShapeChecker) -> Non
 def test_the_local_stack_launches_it_next_to_ingest() -> None:
     """`make demo` / `devstack up` start rekognition with ingest's session signing key, its HTTP port next to its
     health port, and the same launcher as every service (no process is started here)."""
-    from lineup.devstack.services import SERVICE_PORTS, ServiceProcess, replica_port
+    from lineup_tools.devstack.services import SERVICE_PORTS, ServiceProcess, replica_port
 
     rek, ingest = ServiceProcess("rekognition"), ServiceProcess("ingest")
     env, ingest_env = rek.environment(), ingest.environment()

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from lineup_tools.devstack.accounts import internal_token
 
-from lineup.devstack.accounts import internal_token
 from lineup.grpcserver import ServiceServer
 from lineup.settings import load_settings
 from lineup.v1 import common_pb2, search_pb2, search_pb2_grpc

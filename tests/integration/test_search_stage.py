@@ -19,10 +19,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaAdminClient, KafkaConsumer
+from lineup_tools.devstack.accounts import internal_token
+from lineup_tools.devstack.minio import credentials
 from opentelemetry import trace
 
-from lineup.devstack.accounts import internal_token
-from lineup.devstack.minio import credentials
 from lineup.kafka.envelope import decode, new_envelope
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore

@@ -1,4 +1,4 @@
-"""The service launcher (lineup.devstack.services) starts real Lineup services against the real stack.
+"""The service launcher (lineup_tools.devstack.services) starts real Lineup services against the real stack.
 
 Each test uses its own state directory (pid files, logs) and high replica numbers, so it never touches
 the services a developer or another test session started on the default ports.
@@ -13,9 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from lineup.devstack.base import StackError, StackPaths, port_open, stack_paths
-from lineup.devstack.services import (
+from lineup_tools.devstack.base import StackError, StackPaths, port_open, stack_paths
+from lineup_tools.devstack.services import (
     REPLICA_PORT_STEP,
     SERVICE_PORTS,
     ServiceProcess,
@@ -81,7 +80,7 @@ def test_environment_carries_port_and_credentials(paths: StackPaths, monkeypatch
     monkeypatch.setenv("LINEUP_MINIO_SECRET_KEY", "from-the-caller")
     env = ServiceProcess("ingest", 2, paths).environment()
     assert env["LINEUP_GRPC_PORT"] == str(SERVICE_PORTS["ingest"] + REPLICA_PORT_STEP)
-    assert env["LINEUP_MINIO_ACCESS_KEY"] == "lineup-dev"  # the dev default of lineup.devstack.minio
+    assert env["LINEUP_MINIO_ACCESS_KEY"] == "lineup-dev"  # the dev default of lineup_tools.devstack.minio
     assert env["LINEUP_MINIO_SECRET_KEY"] == "from-the-caller"  # an explicit setting wins
 
 

@@ -44,8 +44,8 @@ def pipeline(tv_pipeline: Pipeline) -> Pipeline:
     finally:
         client.close()
     assert served, (f"Triton at {url} does not serve face_embedder_sface: it was started before the model was "
-                    f"added; restart it (python -m lineup.devstack down triton && python -m lineup.devstack up "
-                    f"triton) so it loads infra/triton/models/face_embedder_sface")
+                    f"added; restart it (python -m lineup_tools.devstack down triton && "
+                    f"python -m lineup_tools.devstack up triton) so it loads infra/triton/models/face_embedder_sface")
     return tv_pipeline
 
 

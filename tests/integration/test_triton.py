@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from lineup.devstack.components import load
+from lineup_tools.devstack.components import load
 
 pytestmark = pytest.mark.integration
 

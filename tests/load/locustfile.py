@@ -19,7 +19,7 @@ tables, CSV and HTML show each RPC on its own row. Before the users start, `test
 collection (agency `LINEUP_LOAD_AGENCY`, default `load`) and enrolls a seed gallery of
 `LINEUP_LOAD_GALLERY` people (default 40) unless it is already there, so reruns skip it.
 
-Credentials come only from `lineup.devstack.accounts.local_client` (the local deployment's identity);
+Credentials come only from `lineup_tools.devstack.accounts.local_client` (the local deployment's identity);
 raw stubs use its channel and `metadata()`. gRPC is made gevent-cooperative (`grpc.experimental.gevent`)
 before any channel exists, since Locust's users are greenlets: one Locust process drives many users.
 """
@@ -39,11 +39,11 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from lineup_tools.devstack.accounts import local_client  # noqa: E402
 from locust import User, between, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from lineup.cli.client import Client  # noqa: E402
-from lineup.devstack.accounts import local_client  # noqa: E402
+from lineup.client import Client  # noqa: E402
 from lineup.v1 import common_pb2, face_search_pb2  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

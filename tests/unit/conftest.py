@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from lineup_tools.cli import main as cli
 
-from lineup.cli import main as cli
 from tests.fakes import FakeClient
 
 

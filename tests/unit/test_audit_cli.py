@@ -6,9 +6,9 @@ import argparse
 import json
 
 import pytest
+from lineup_tools.cli import audit_cmds
+from lineup_tools.cli import main as cli
 
-from lineup.cli import audit_cmds
-from lineup.cli import main as cli
 from lineup.v1 import audit_pb2, common_pb2
 from tests.fakes import FakeClient
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import grpc
 import pytest
+from lineup_tools.cli import main as cli
+from lineup_tools.cli import render
+from lineup_tools.cli.bulk import BulkSummary, IndexItem, IndexOutcome
 
-from lineup.cli import main as cli
-from lineup.cli import render
-from lineup.cli.bulk import BulkSummary, IndexItem, IndexOutcome
-from lineup.cli.client import Client, load_image, parse_object_ref
+from lineup.client import Client, load_image, parse_object_ref
 from lineup.v1 import common_pb2, face_search_pb2
 from tests.fakes import FakeClient
 

@@ -7,8 +7,7 @@ import socket
 import sys
 
 import pytest
-
-from lineup.devstack.services import outgoing_port_holders, port_in_use
+from lineup_tools.devstack.services import outgoing_port_holders, port_in_use
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/net/tcp (Linux only)")
 

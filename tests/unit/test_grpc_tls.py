@@ -12,7 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from lineup.cli.client import Client
+from lineup.client import Client
 from lineup.grpcserver import ServiceServer
 from lineup.settings import CommonSettings, SettingsError, load_settings
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lineup_tools.cli.admin_cmds import load_agencies_file
+from lineup_tools.devstack import helm
 
 from detection.settings import DetectionSettings
 from embedding.settings import EmbeddingSettings
 from ingest.settings import IngestSettings
-from lineup.cli.admin_cmds import load_agencies_file
-from lineup.devstack import helm
 from lineup.settings import CommonSettings, env_name, load_settings
 from rekognition.settings import RekognitionSettings
 from search.settings import SearchSettings

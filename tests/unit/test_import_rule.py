@@ -1,9 +1,8 @@
 """The import rule (docs/architecture.md): tools -> services -> shared runtime, never the other way.
 
 Read from the source (every import statement, also those inside functions), so a lazy import cannot
-hide a dependency. The local-stack tooling, the CLI commands, model building and the demo still live
-under services/lineup/ (issue *structure*, item 1, moves them out); until then they are named here as
-tooling, and no runtime module or service may import them.
+hide a dependency. Tools live in tools/lineup_tools (outside the service image); nothing under services/
+may import them, or the tests.
 """
 
 from __future__ import annotations
@@ -15,13 +14,9 @@ import pytest
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 SERVICE_PACKAGES = ("ingest", "detection", "embedding", "search", "audit", "rekognition")
-#: modules of services/lineup that are tools, not runtime (they may import anything). `lineup.reembed` is
-#: an operator tool that runs inside a deployment (so it ships), and cuts crops with the services' own code
-TOOLING = ("lineup.devstack", "lineup.cli", "lineup.demo", "lineup.protogen", "lineup.modelkit.build",
-           "lineup.modelkit.sources", "lineup.modelkit.blazeface", "lineup.modelkit.dlib_resnet",
-           "lineup.modelkit.sface", "lineup.modelkit.evaluate", "lineup.modelkit.calibrate", "lineup.reembed")
-#: the CLI's client library is runtime (other programs call Lineup through it)
-RUNTIME_EXCEPTIONS = ("lineup.cli.client",)
+#: modules under services/ that are tools, not runtime (they may import anything): `lineup.reembed` is an
+#: operator tool that runs inside a deployment (so it ships), and cuts crops with the services' own code
+TOOLING = ("lineup_tools", "lineup.reembed")
 
 
 def _is(module: str, prefixes: tuple[str, ...]) -> bool:
@@ -29,7 +24,7 @@ def _is(module: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def _is_tooling(module: str) -> bool:
-    return _is(module, TOOLING) and not _is(module, RUNTIME_EXCEPTIONS)
+    return _is(module, TOOLING)
 
 
 def _module_name(path: Path) -> str:
@@ -77,7 +72,7 @@ def test_runtime_and_services_import_only_downwards() -> None:
 
 
 @pytest.mark.parametrize(("module", "imported", "expected"), [
-    ("lineup.provision", "lineup.devstack.kafka", "imports tooling"),
+    ("lineup.provision", "lineup_tools.devstack.kafka", "imports tooling"),
     ("lineup.scoring", "search.store", "imports the service"),
     ("ingest.gateway", "search.ranking", "imports another service"),
     ("detection.stage", "tests.fakes", "imports the tests"),

@@ -108,7 +108,7 @@ def tflite_interpreter() -> Any:
     litert = pytest.importorskip("ai_edge_litert.interpreter",
                                  reason="ai-edge-litert is not installed: pip install -e '.[models]'")
     root = models_root()
-    from lineup.modelkit.sources import BLAZEFACE
+    from lineup_tools.modelkit.sources import BLAZEFACE
 
     path = (root.parent / "downloads" / "extracted" / BLAZEFACE.archive / BLAZEFACE.members[0].path)
     interpreter = litert.Interpreter(model_path=str(path))

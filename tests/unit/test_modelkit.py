@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lineup_tools.modelkit import evaluate
+from lineup_tools.modelkit.sources import FetchError, extract, sha256_file
 
-from lineup.modelkit import calibration, evaluate
-from lineup.modelkit.sources import FetchError, extract, sha256_file
+from lineup.modelkit import calibration
 from tests.face_data import LFW_DEV, models_root, require
 
 # --- weights and build ------------------------------------------------------------------------------
@@ -24,7 +25,7 @@ from tests.face_data import LFW_DEV, models_root, require
 
 def test_tfjs_dequantisation(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
-    from lineup.modelkit.dlib_resnet import load_tfjs_weights
+    from lineup_tools.modelkit.dlib_resnet import load_tfjs_weights
 
     q = np.array([0, 128, 255, 7], np.uint8)
     f = np.array([1.5, -2.0], "<f4")
@@ -51,7 +52,7 @@ def scratch_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_build_converts_then_is_cached(scratch_cache: Path) -> None:
-    from lineup.modelkit.build import MODELS, build_one, model_path, repo_model_dir
+    from lineup_tools.modelkit.build import MODELS, build_one, model_path, repo_model_dir
 
     for spec in MODELS:
         digest, built = build_one(spec, scratch_cache)
@@ -69,8 +70,7 @@ def test_build_converts_then_is_cached(scratch_cache: Path) -> None:
 
 def test_converted_graphs_have_a_dynamic_batch(scratch_cache: Path) -> None:
     import onnx
-
-    from lineup.modelkit.build import model_path
+    from lineup_tools.modelkit.build import model_path
 
     for name, inputs in (("face_detector", ["image"]), ("face_embedder", ["image"])):
         model = onnx.load(str(model_path(name, scratch_cache)))
@@ -81,7 +81,7 @@ def test_converted_graphs_have_a_dynamic_batch(scratch_cache: Path) -> None:
 
 
 def test_tampered_weights_are_refused(scratch_cache: Path, tmp_path: Path) -> None:
-    from lineup.modelkit.sources import FACE_API
+    from lineup_tools.modelkit.sources import FACE_API
 
     archive = scratch_cache / "downloads" / FACE_API.archive
     files = extract(FACE_API, archive, tmp_path)
@@ -96,7 +96,7 @@ def test_tampered_weights_are_refused(scratch_cache: Path, tmp_path: Path) -> No
 
 
 def test_fetch_rejects_a_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lineup.modelkit import sources
+    from lineup_tools.modelkit import sources
 
     def fake_download(source: sources.Source, dest: Path) -> None:
         (dest / source.archive).write_bytes(b"not the pinned archive")

@@ -29,8 +29,7 @@ def _original_session(root: Path) -> object:
     """The shipped file with only its dangling inputs dropped (the least change that lets it load)."""
     import onnx
     import onnxruntime as ort
-
-    from lineup.modelkit.sources import SFACE as SOURCE
+    from lineup_tools.modelkit.sources import SFACE as SOURCE
 
     shipped = root.parent / "downloads" / "extracted" / SOURCE.archive / SFACE_MEMBER
     model = onnx.load(str(shipped))

@@ -8,9 +8,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-
-from lineup.devstack.base import StackError
-from lineup.devstack.triton_repository import (
+from lineup_tools.devstack.base import StackError
+from lineup_tools.devstack.triton_repository import (
     ModelSource,
     build_needed,
     derive_local_config,

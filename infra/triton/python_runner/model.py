@@ -2,7 +2,7 @@
 
 Why it exists: the Triton build we can run without Docker or a GPU (the `tritonserver` inside the
 `nvidia-pytriton` wheel) has only the Python backend, while production serves the same ONNX files with the
-onnxruntime backend. `lineup.devstack.triton_repository` copies this file as `<model>/<version>/model.py`
+onnxruntime backend. `lineup_tools.devstack.triton_repository` copies this file as `<model>/<version>/model.py`
 next to the model's ONNX file, with a config derived from the production one, so clients see the same
 model names, tensors and batching locally and in production.
 

@@ -2,7 +2,7 @@
 
 A cosine of 0.93 means nothing to an examiner; "about 1 in 10,000 pairs of different people score this
 high" does. The table is measured on every pair of a labelled face set (`python -m
-lineup.modelkit.calibrate --data <LFW-layout dir>`): all cross-identity pairs estimate the false-match
+lineup_tools.modelkit.calibrate --data <LFW-layout dir>`): all cross-identity pairs estimate the false-match
 rate (FMR), all same-identity pairs the false non-match rate (FNMR). The search API's default threshold
 is `score_at_fmr(1e-4)`.
 

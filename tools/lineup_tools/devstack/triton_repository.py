@@ -23,7 +23,7 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from lineup.devstack.base import StackError
+from lineup_tools.devstack.base import StackError
 
 #: the file every production model version provides (unless its config sets default_model_filename)
 DEFAULT_MODEL_FILE = "model.onnx"

@@ -23,9 +23,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from lineup.devstack.accounts import bootstrap_key, internal_token, session_signing_key
-from lineup.devstack.base import Component, StackError, StackPaths, stack_paths
-from lineup.devstack.minio import credentials
+from lineup_tools.devstack.accounts import bootstrap_key, internal_token, session_signing_key
+from lineup_tools.devstack.base import Component, StackError, StackPaths, stack_paths
+from lineup_tools.devstack.minio import credentials
 
 #: service -> base gRPC port, in start order: downstream first, so each stage's consumer is listening
 #: before anything can publish to it, and the front door (ingest) comes last.

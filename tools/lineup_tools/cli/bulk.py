@@ -18,9 +18,9 @@ from typing import Any
 import grpc
 from tqdm import tqdm
 
-from lineup.cli.client import Client
-from lineup.cli.render import format_rpc_error, reason
+from lineup.client import Client
 from lineup.v1 import common_pb2, face_search_pb2
+from lineup_tools.cli.render import format_rpc_error, reason
 
 
 @dataclass(frozen=True)

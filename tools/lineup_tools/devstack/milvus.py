@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lineup.devstack.base import Component, StackError, StackPaths, port_open, run_checked, stack_paths
+from lineup_tools.devstack.base import Component, StackError, StackPaths, port_open, run_checked, stack_paths
 
 HOST = "127.0.0.1"
 PORT = 19530

@@ -14,10 +14,10 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from lineup.cli.client import Client
+from lineup.client import Client
 from lineup.v1 import admin_pb2, common_pb2, session_pb2
 
-#: the local stack's Rekognition endpoint (lineup.devstack.services: rekognition's gRPC port + 1)
+#: the local stack's Rekognition endpoint (lineup_tools.devstack.services: rekognition's gRPC port + 1)
 DEFAULT_REKOGNITION_ENDPOINT = "http://127.0.0.1:50057"
 _TTL_RE = re.compile(r"^(?P<n>[0-9]{1,6})(?P<unit>[smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

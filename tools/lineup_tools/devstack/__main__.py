@@ -1,6 +1,6 @@
-"""`python -m lineup.devstack up|down|status|clean-data [component ...]`: the local stack's lifecycle.
+"""`python -m lineup_tools.devstack up|down|status|clean-data [component ...]`: the local stack's lifecycle.
 
-`python -m lineup.devstack services up|down|status [service[@n] ...]` does the same for Lineup's own
+`python -m lineup_tools.devstack services up|down|status [service[@n] ...]` does the same for Lineup's own
 services (ingest, detection, embedding, search; `detection@2` is a second replica). `services up`
 first makes sure the infrastructure is up, since every service needs it. `status` and `down` without
 arguments cover both the infrastructure and the services (services are stopped first).
@@ -13,9 +13,9 @@ import shutil
 import sys
 import time
 
-from lineup.devstack.base import Component, StackError, stack_paths
-from lineup.devstack.components import REGISTRY, load
-from lineup.devstack.services import SERVICE_PORTS, ServiceProcess, known_services, load_service
+from lineup_tools.devstack.base import Component, StackError, stack_paths
+from lineup_tools.devstack.components import REGISTRY, load
+from lineup_tools.devstack.services import SERVICE_PORTS, ServiceProcess, known_services, load_service
 
 
 def _select(names: list[str]) -> list[Component]:
@@ -42,7 +42,7 @@ def _down(comps: list[Component]) -> None:
 def _services(argv: list[str]) -> None:
     """`services up|down|status [service[@n] ...]`; no names: the four services (down: also replicas)."""
     if not argv or argv[0] not in ("up", "down", "status"):
-        raise StackError("usage: python -m lineup.devstack services up|down|status [service[@n] ...] "
+        raise StackError("usage: python -m lineup_tools.devstack services up|down|status [service[@n] ...] "
                          f"(services: {', '.join(SERVICE_PORTS)})")
     action, specs = argv[0], argv[1:]
     procs: list[ServiceProcess] = [load_service(s) for s in specs]
@@ -58,8 +58,8 @@ def _services(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lineup.devstack",
-        epilog="services: python -m lineup.devstack services up|down|status [service[@n] ...]")
+        prog="python -m lineup_tools.devstack",
+        epilog="services: python -m lineup_tools.devstack services up|down|status [service[@n] ...]")
     parser.add_argument("action", choices=["install", "up", "down", "status", "clean-data", "services"])
     parser.add_argument("components", nargs="*",
                         help="default: all (kafka minio milvus triton); for `services`: up|down|status "

@@ -2,7 +2,7 @@
 
 Why this binary: it is the only Triton build installable without Docker (a PyPI wheel), and it runs on a
 machine without a GPU. It ships only the Python backend, so the local model repository serves the
-production ONNX files through a generic Python-backend runner (see `lineup.devstack.triton_repository`).
+production ONNX files through a generic Python-backend runner (see `lineup_tools.devstack.triton_repository`).
 
 Triton gets its own virtualenv (`<cache>/triton-venv-<hash>`, from `infra/triton/requirements.txt`): the
 wheel and the Python-backend models need numpy<2, the services numpy 2. Two details make the Python
@@ -28,8 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from lineup.devstack.base import Component, StackError, run_checked
-from lineup.devstack.triton_repository import (
+from lineup_tools.devstack.base import Component, StackError, run_checked
+from lineup_tools.devstack.triton_repository import (
     ModelSource,
     discover_models,
     mark_built,
@@ -102,7 +102,7 @@ class Triton(Component):
     def _info(self) -> dict[str, Any]:
         info = self._installed()
         if info is None:
-            raise StackError("Triton is not installed; run `python -m lineup.devstack install triton`")
+            raise StackError("Triton is not installed; run `python -m lineup_tools.devstack install triton`")
         return info
 
     # --- Component ------------------------------------------------------------------------------------

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-from lineup.devstack.base import Component
+from lineup_tools.devstack.base import Component
 
 #: component name -> "module:Class"; the order is the start order
 REGISTRY: dict[str, str] = {
-    "kafka": "lineup.devstack.kafka:Kafka",
-    "minio": "lineup.devstack.minio:Minio",
-    "milvus": "lineup.devstack.milvus:Milvus",
-    "triton": "lineup.devstack.triton:Triton",
+    "kafka": "lineup_tools.devstack.kafka:Kafka",
+    "minio": "lineup_tools.devstack.minio:Minio",
+    "milvus": "lineup_tools.devstack.milvus:Milvus",
+    "triton": "lineup_tools.devstack.triton:Triton",
 }
 
 

@@ -1,6 +1,6 @@
 """Accuracy of the whole face chain (detect -> align -> embed) on a folder in LFW layout.
 
-    python -m lineup.modelkit.evaluate --data <dir> [--backend triton|onnxruntime] [--folds 1,2]
+    python -m lineup_tools.modelkit.evaluate --data <dir> [--backend triton|onnxruntime] [--folds 1,2]
                                        [--model face_embedder_sface[,face_embedder]]
 
 <dir> holds `pairs.txt` (LFW View-2 format) and `images/<Name>/<Name>_NNNN.jpg`. Reported:
@@ -364,7 +364,7 @@ def report(r: EvalResult, backend: str, landmarks: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineup.modelkit.evaluate",
+    parser = argparse.ArgumentParser(prog="python -m lineup_tools.modelkit.evaluate",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder with pairs.txt and images/")
     parser.add_argument("--backend", choices=("triton", "onnxruntime"), default="triton")

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import grpc
 
-from lineup.cli.client import Client
-from lineup.devstack.base import StackPaths, stack_paths
+from lineup.client import Client
 from lineup.v1 import admin_pb2, common_pb2
+from lineup_tools.devstack.base import StackPaths, stack_paths
 
 #: purposes every locally registered agency allows (a real agency sets its own through Admin)
 LOCAL_PURPOSES = ("investigation", "testing", "demo", "benchmark")

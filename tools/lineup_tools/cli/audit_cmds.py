@@ -14,10 +14,10 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from lineup.cli import render
-from lineup.cli.client import Client
-from lineup.cli.paging import fetch_pages, print_list
+from lineup.client import Client
 from lineup.v1 import audit_pb2, common_pb2
+from lineup_tools.cli import render
+from lineup_tools.cli.paging import fetch_pages, print_list
 
 SERVICE = "Audit"
 

@@ -208,7 +208,7 @@ def check_scenario(helm: Path, values: Path, update_golden: bool) -> Outcome:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineup.devstack.helm", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lineup_tools.devstack.helm", description=__doc__.splitlines()[0])
     parser.add_argument("--update-golden", action="store_true", help="rewrite deploy/helm/golden/ from the renders")
     parser.add_argument("--build-only", action="store_true", help="only make sure the pinned Helm is built")
     args = parser.parse_args(argv)

@@ -70,7 +70,7 @@ def repair(src: Path, out: Path) -> None:
     graph.output.append(helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", EMBEDDING_DIM]))
     del graph.value_info[:]  # shapes inferred for batch 1; onnxruntime re-infers them
     model.ir_version = IR_VERSION
-    model.producer_name = "lineup.modelkit.sface"
+    model.producer_name = "lineup.modelkit.sface"  # kept: part of the artifact (its checksum is in the card)
     model.producer_version = "1"
     onnx.checker.check_model(model)
     onnx.save(model, str(out))

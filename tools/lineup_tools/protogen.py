@@ -49,7 +49,7 @@ def _generated_files(root: Path) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lineup.protogen")
+    parser = argparse.ArgumentParser(prog="python -m lineup_tools.protogen")
     parser.add_argument("--check", action="store_true", help="fail if committed code is stale")
     args = parser.parse_args(argv)
     if not args.check:

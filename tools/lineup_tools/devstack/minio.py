@@ -19,8 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from lineup.devstack.base import Component, StackError, require_tool, run_checked
 from lineup.provision import ensure_buckets
+from lineup_tools.devstack.base import Component, StackError, require_tool, run_checked
 
 #: The pinned MinIO server module version. MinIO tags releases as `RELEASE.<date>` (not semver) and the
 #: module proxy reachable here only serves this pseudo-version (master of 2026-02-12, commit 7aac2a2c5b7c);

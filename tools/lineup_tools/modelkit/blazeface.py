@@ -205,6 +205,8 @@ def convert_bytes(tflite_bytes: bytes) -> onnx.ModelProto:
         [helper.make_tensor_value_info(OUTPUT_REGRESSORS, TensorProto.FLOAT, ["N", NUM_ANCHORS, 16]),
          helper.make_tensor_value_info(OUTPUT_SCORES, TensorProto.FLOAT, ["N", NUM_ANCHORS, 1])],
         initializer=conv.inits)
+    # the producer keeps the converter's first module name: it is part of the artifact, whose checksum the
+    # model card records
     onnx_model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                    producer_name="lineup.modelkit.blazeface")
     onnx_model.ir_version = 8

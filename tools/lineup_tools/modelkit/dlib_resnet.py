@@ -160,6 +160,7 @@ def build_model(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["N", CHIP_SIZE, CHIP_SIZE, 3])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", EMBEDDING_DIM])],
         initializer=g.inits)
+    # the producer keeps the converter's first module name: it is part of the artifact (checksum in the card)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="lineup.modelkit.dlib_resnet")
     model.ir_version = 8  # readable by the onnxruntime builds Triton 23.x-25.x ship

@@ -11,9 +11,9 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from lineup.cli import render
-from lineup.cli.client import Client
+from lineup.client import Client
 from lineup.v1 import admin_pb2, common_pb2, review_pb2
+from lineup_tools.cli import render
 
 ROLES = {"admin": admin_pb2.ROLE_ADMIN, "enroller": admin_pb2.ROLE_ENROLLER, "searcher": admin_pb2.ROLE_SEARCHER,
          "reviewer": admin_pb2.ROLE_REVIEWER, "auditor": admin_pb2.ROLE_AUDITOR}

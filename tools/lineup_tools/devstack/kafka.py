@@ -27,8 +27,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from lineup.devstack.base import Component, StackError, port_open, require_tool, run_checked
 from lineup.provision import ProvisioningError, ensure_topics, kafka_admin
+from lineup_tools.devstack.base import Component, StackError, port_open, require_tool, run_checked
 
 #: where the local broker answers clients; services read LINEUP_KAFKA_BOOTSTRAP to use another cluster
 LOCAL_BOOTSTRAP = "127.0.0.1:9092"

@@ -1,6 +1,6 @@
-"""`python -m lineup.modelkit.calibrate --data <LFW-layout dir>`: measure a face model's score table and write
+"""`python -m lineup_tools.modelkit.calibrate --data <LFW-layout dir>`: measure a face model's score table and write
 it into its model card (the table `lineup.modelkit.calibration` reads at run time). A tool: it runs the
-whole face chain of `lineup.modelkit.evaluate` over a dataset.
+whole face chain of `lineup_tools.modelkit.evaluate` over a dataset.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from lineup.modelkit.calibration import DEFAULT_FMR, build_table, default_card_p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lineup.modelkit import evaluate
+    from lineup_tools.modelkit import evaluate
 
-    parser = argparse.ArgumentParser(prog="python -m lineup.modelkit.calibrate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lineup_tools.modelkit.calibrate",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="LFW-layout folder (pairs.txt + images/)")
     parser.add_argument("--backend", choices=("triton", "onnxruntime"), default="triton")
     parser.add_argument("--embeddings", type=Path, help="reuse embeddings saved by evaluate --save-embeddings")

@@ -1,4 +1,4 @@
-"""`python -m lineup.demo` (`make demo`): enroll a gallery of real face photos and search it.
+"""`python -m lineup_tools.demo` (`make demo`): enroll a gallery of real face photos and search it.
 
 What it shows, end to end through the public API on 127.0.0.1:50051: a collection is (re)created,
 several photos of each of several people are enrolled (with a progress bar), unseen photos of the same
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import grpc
 
-from lineup.cli import render
-from lineup.cli.bulk import IndexItem, index_files
-from lineup.cli.client import DEFAULT_ENDPOINT, Client
-from lineup.devstack.accounts import local_client
-from lineup.devstack.services import grpc_serving
+from lineup.client import DEFAULT_ENDPOINT, Client
 from lineup.v1 import audit_pb2, common_pb2, face_search_pb2, review_pb2
 from lineup.v1.admin_pb2 import ROLE_REVIEWER
+from lineup_tools.cli import render
+from lineup_tools.cli.bulk import IndexItem, index_files
+from lineup_tools.devstack.accounts import local_client
+from lineup_tools.devstack.services import grpc_serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
@@ -263,7 +263,7 @@ def summarize(outcomes: Sequence[ProbeOutcome], groups: Sequence[tuple[Path, str
 # ----------------------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lineup.demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lineup_tools.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", default=os.environ.get("LINEUP_ENDPOINT", DEFAULT_ENDPOINT))
     p.add_argument("--api-key", default=os.environ.get("LINEUP_API_KEY", ""))
     p.add_argument("--agency", default=os.environ.get("LINEUP_AGENCY", "demo"),
@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace, plan: Plan) -> int:
     if not wait_for_ingest(args.endpoint, args.wait):
         print(f"error: nothing answers gRPC health checks on {args.endpoint}: start the services with "
-              "`python -m lineup.devstack services up` (`make demo` does) and see .state/logs/ingest.log",
+              "`python -m lineup_tools.devstack services up` (`make demo` does) and see .state/logs/ingest.log",
               file=sys.stderr)
         return 1
     threshold = None if args.default_threshold else common_pb2.Threshold(max_fmr=args.max_fmr)
