@@ -188,3 +188,16 @@ def test_detector_backend_is_pluggable() -> None:
     assert isinstance(Empty(), InferenceBackend)
     assert FaceDetector(Empty()).detect(np.zeros((480, 640, 3), np.uint8)) == []
     assert Empty.calls == 1  # all tiles of the image in one batch
+
+
+@pytest.mark.parametrize(("left", "top", "side"), [(-50, -20, 120), (350, 250, 100), (10, 10, 50), (-500, -500, 10),
+                                                   (390, 290, 200), (0, 0, 400)])
+def test_the_hog_window_is_exactly_pils_crop_without_copying_the_photo(left: int, top: int, side: int) -> None:
+    """The landmarker's HOG refinement cuts a window around each face; it must be pixel for pixel what
+    `Image.crop` gave (black off the image), since alignment accuracy was measured with that."""
+    from detection.align import _window
+
+    photo = np.random.default_rng(7).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    expected = np.asarray(Image.fromarray(photo).crop((left, top, left + side, top + side)))
+    got = _window(photo, left, top, side)
+    assert got.shape == expected.shape and np.array_equal(got, expected)
