@@ -33,6 +33,13 @@ def markdown(doc: dict[str, Any]) -> str:
         a, b = ln["enroll"][key], fr["enroll"][key]
         ratio = f"{a / b:.2f}" if key.endswith("_per_s") and b else ""
         out.append(f"| {label} | {_f(a, 2)} | {_f(b, 2)} | {ratio} |")
+    triton = ln["enroll"].get("triton") or {}
+    if triton:
+        out += ["", "| Triton during Lineup's enrolment (shared server) | requests | executions | requests / execution "
+                "| inferences / execution |", "|---|---|---|---|---|"]
+        for model, t in triton.items():
+            out.append(f"| {model} | {t['requests']:,} | {t['executions']:,} | {_f(t['requests_per_execution'], 2)} | "
+                       f"{_f(t['inferences_per_execution'], 2)} |")
     out += ["", "| search by image (one probe, largest face) | gallery | Lineup p50 / p95 / p99 ms | "
             "face_recognition p50 / p95 / p99 ms | p50 Lineup / fr |", "|---|---|---|---|---|"]
     for size, a in ln["search"].items():
