@@ -18,7 +18,7 @@ replay rewrites the same crop keys and the next stages derive ids from (request 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from kafka.consumer.fetcher import ConsumerRecord
@@ -102,6 +102,7 @@ class DetectionStage:
         puts = [self.uploads.submit(self.store.put, self.settings.crops_bucket,
                                     crop_key(env.agency_id, env.request_id, face.index), png, content_type="image/png")
                 for face, png in zip(selection.kept, pngs, strict=True)]
+        wait(puts)  # every write settled before anything is raised or published: none can land after an erasure
         inline = INLINE_CHIPS_MAX_BYTES
         for face, png, put in zip(selection.kept, pngs, puts, strict=True):
             crop = events_pb2.DetectedFaceCrop(face_index=face.index, detail=face_detail(face, width, height),

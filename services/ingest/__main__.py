@@ -66,7 +66,7 @@ def build(settings: IngestSettings) -> ServiceServer:
                          authenticator=ApiKeyAuthenticator(identities, settings.bootstrap_admin_key,
                                                            settings.internal_token), auditor=auditor,
                          idempotency=idempotency,
-                         workers=[waiter, jobs, retention], closers=[gateway.close, producer.close, search.close],
+                         workers=[waiter, jobs, retention], closers=[producer.close, search.close],
                          readiness=[producer.ready])
 
 

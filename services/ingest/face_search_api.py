@@ -248,22 +248,24 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def SearchFaces(self, request: face_search_pb2.SearchFacesRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchFacesResponse:
         p = require_principal()
-        top_k = _bounded(request.max_faces, default=10, upper=MAX_MATCHES, name="max_faces")
         plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=False)
+        top_k = _bounded(request.max_faces, default=10, upper=MAX_MATCHES, name="max_faces")
+        if not request.face_id:
+            raise InvalidArgument("face_id is empty: name the face to search with")
         resp: face_search_pb2.SearchFacesResponse = self.search.call(
             "SearchFacesByFaceId", search_pb2.SearchFacesByFaceIdRequest(
                 agency_id=p.agency_id, collection_id=plan.collection_id, face_id=request.face_id, top_k=top_k,
-                min_raw_score=plan.min_raw, request_id=self._request_id(context)))
+                min_raw_score=plan.min_raw, request_id=self._request_id(context), trace_id=current_trace_id()))
         self.searches.record(p, request.collection_id, request.context, resp)
         return resp
 
     def SearchFacesByImage(self, request: face_search_pb2.SearchFacesByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchFacesByImageResponse:
         p = require_principal()
+        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=True)
         top_k = _bounded(request.max_faces, default=10, upper=MAX_MATCHES, name="max_faces")
         probe_faces = 1 if request.largest_face_only else _bounded(
             request.max_probe_faces, default=_MAX_PROBE_FACES, upper=_MAX_PROBE_FACES, name="max_probe_faces")
-        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=True)
         task = self._accept(p, request.image, probe=True)
         task.MergeFrom(events_pb2.PipelineTask(
             operation=events_pb2.PIPELINE_OPERATION_SEARCH, collection_id=plan.collection_id,
@@ -379,14 +381,14 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def SearchUsers(self, request: face_search_pb2.SearchUsersRequest, context: grpc.ServicerContext
                     ) -> face_search_pb2.SearchUsersResponse:
         p = require_principal()
+        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=False)
         max_users = _bounded(request.max_users, default=10, upper=MAX_USERS, name="max_users")
         query = request.WhichOneof("query")
-        if query is None:
-            raise InvalidArgument("set user_id or face_id to search with")
-        plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=False)
+        if query is None or not getattr(request, query):
+            raise InvalidArgument("set user_id or face_id (not empty) to search with")
         ask = search_pb2.SearchUsersByFacesRequest(
             agency_id=p.agency_id, collection_id=plan.collection_id, max_users=max_users, min_raw_score=plan.min_raw,
-            request_id=self._request_id(context))
+            request_id=self._request_id(context), trace_id=current_trace_id())
         setattr(ask, query, getattr(request, query))
         resp: face_search_pb2.SearchUsersResponse = self.search.call("SearchUsersByFaces", ask)
         self.searches.record(p, request.collection_id, request.context, resp)
@@ -395,8 +397,8 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
     def SearchUsersByImage(self, request: face_search_pb2.SearchUsersByImageRequest,
                            context: grpc.ServicerContext) -> face_search_pb2.SearchUsersByImageResponse:
         p = require_principal()
-        max_users = _bounded(request.max_users, default=10, upper=MAX_USERS, name="max_users")
         plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=True)
+        max_users = _bounded(request.max_users, default=10, upper=MAX_USERS, name="max_users")
         task = self._accept(p, request.image, probe=True)
         task.MergeFrom(events_pb2.PipelineTask(
             operation=events_pb2.PIPELINE_OPERATION_SEARCH_USERS, collection_id=plan.collection_id,

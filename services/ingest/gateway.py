@@ -4,15 +4,13 @@ The original bytes are stored before anything is published, content-addressed un
 agency (`images/` for enrolled photos, `probes/` for search probes, which retention purges), so a
 message on Kafka only ever points at durable data.
 
-The pending-task record (`requests/<rid>.task`, what `GetRequest` answers PENDING from, and what erasure
-and retention find a request's objects by) only serves later lookups, so it is written while the task is
-published and the pipeline runs, not before; the call still waits for it before answering, so a caller
-never learns a request id whose record could still appear after an erasure.
+The pending-task record (`requests/<rid>.task`) is written before the task is published, too: it is what
+`GetRequest` answers PENDING from, and how erasure and the retention sweep find a request's crops, result
+and data key. Written after publishing, a failed write would leave a pipeline's output that nothing can
+find and purge (tried for issue *speed*, found in review, reverted).
 """
 
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor, wait
 
 from ingest.images import ValidatedImage
 from ingest.results import ResultWaiter
@@ -34,7 +32,6 @@ class PipelineGateway:
         self.producer = producer
         self.waiter = waiter
         self.results = results
-        self._writes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pending-task")
 
     def store_image(self, agency_id: str, image: ValidatedImage, *, probe: bool
                     ) -> tuple[str, common_pb2.ObjectRef]:
@@ -49,28 +46,22 @@ class PipelineGateway:
             timeout_s: float) -> events_pb2.PipelineResult:
         """Publish one task and wait for its result; errors come back as the stage's status code."""
         task.reply_topic = self.settings.topic(RESULTS_TOPIC)
-        pending = self._writes.submit(self.store.put, RESULTS_BUCKET, self._pending_key(agency_id, request_id),
-                                      task.SerializeToString())
+        self.store.put(RESULTS_BUCKET, self._pending_key(agency_id, request_id), task.SerializeToString())
         fut = self.waiter.expect(agency_id, request_id)
         try:
             env = new_envelope(events_pb2.ImageAccepted(task=task), request_id=request_id, agency_id=agency_id,
                                producer="ingest", actor=actor)
             self.producer.send(self.settings.topic(IMAGES_TOPIC), env, key=request_id)
-            result = self.waiter.wait(agency_id, request_id, fut, timeout_s)
         except Exception:
             self.waiter.forget(agency_id, request_id)
-            wait([pending])  # settled before the caller hears anything; this error is the one to report
             raise
-        pending.result()  # written (or its failure raised) before the caller hears anything
+        result = self.waiter.wait(agency_id, request_id, fut, timeout_s)
         if result is None:
             raise DeadlineExceeded(f"no result after {timeout_s:.0f} s; the work continues: look it up later "
                                    f"with GetRequest(request_id='{request_id}')")
         if result.error_code:
             raise error_from_code(result.error_code, result.error_message)
         return result
-
-    def close(self) -> None:
-        self._writes.shutdown(wait=True)
 
     def lookup(self, agency_id: str, request_id: str) -> face_search_pb2.GetRequestResponse:
         resp = face_search_pb2.GetRequestResponse(request_id=request_id)

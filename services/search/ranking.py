@@ -60,7 +60,12 @@ def rank_users(store: FaceStore, agency_id: str, collection_id: str, queries: Se
     `exclude_user_id` (the user searched with) is never its own candidate."""
     if not 0 < max_users <= MAX_USERS:
         raise InvalidArgument(f"max_users {max_users} is out of range 1..{MAX_USERS}")
-    found = store.search(agency_id, collection_id, queries, top_k=USER_SEARCH_TOP_K, min_raw_score=min_raw_score,
+    # per query: all it may return for one probe (exact unless the best USER_SEARCH_TOP_K associated faces
+    # hold fewer users than asked for), shared out among several (a user search by user has up to 100), so
+    # one search never asks the store for more than ~USER_SEARCH_TOP_K hits in all, nor fewer than
+    # 20 per user asked for per query
+    per_query = min(USER_SEARCH_TOP_K, max(20 * max_users, USER_SEARCH_TOP_K // max(1, len(queries))))
+    found = store.search(agency_id, collection_id, queries, top_k=per_query, min_raw_score=min_raw_score,
                          associated_only=True, check=check)
     best: dict[str, Hit] = {}
     for hits in found.results:
@@ -80,6 +85,8 @@ def rank_users(store: FaceStore, agency_id: str, collection_id: str, queries: Se
 def query_vectors_of(store: FaceStore, agency_id: str, collection_id: str, *, user_id: str = "",
                      face_id: str = "") -> list[list[float]]:
     """The stored vectors a user search by user or by face starts from (at most MAX_QUERIES)."""
+    if not user_id and not face_id:  # an empty filter would make arbitrary faces of the collection the probes
+        raise InvalidArgument("set user_id or face_id (not empty) to search with")
     page = store.get_faces(agency_id, collection_id, face_ids=[face_id] if face_id else (), user_id=user_id,
                            page_size=MAX_QUERIES, with_embeddings=True)
     if not page.faces:

@@ -138,18 +138,21 @@ class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
 
     def SearchFacesByFaceId(self, request: search_pb2.SearchFacesByFaceIdRequest, context: grpc.ServicerContext,
                             ) -> face_search_pb2.SearchFacesResponse:
+        if not request.face_id:
+            raise InvalidArgument("face_id is empty: name the face to search with")
         info, hits = rank_by_face(self.store, request.agency_id, request.collection_id, request.face_id,
                                   top_k=request.top_k, min_raw_score=request.min_raw_score)
         scores = load_score_model(info.face_model_version)
         return face_search_pb2.SearchFacesResponse(
             searched_face_id=request.face_id, face_matches=face_matches(hits, scores, request.collection_id),
-            provenance=provenance(request.request_id, current_trace_id(), scores, request.min_raw_score))
+            provenance=provenance(request.request_id, request.trace_id or current_trace_id(), scores,
+                                  request.min_raw_score))
 
     def SearchUsersByFaces(self, request: search_pb2.SearchUsersByFacesRequest, context: grpc.ServicerContext,
                            ) -> face_search_pb2.SearchUsersResponse:
         query = request.WhichOneof("query")
-        if query is None:
-            raise InvalidArgument("set user_id or face_id to search with")
+        if query is None or not getattr(request, query):
+            raise InvalidArgument("set user_id or face_id (not empty) to search with")
         user_id = request.user_id if query == "user_id" else ""
         vectors = query_vectors_of(self.store, request.agency_id, request.collection_id, user_id=user_id,
                                    face_id=request.face_id if query == "face_id" else "")
@@ -159,7 +162,8 @@ class SearchServiceServicer(search_pb2_grpc.SearchServiceServicer):
         scores = load_score_model(info.face_model_version)
         return face_search_pb2.SearchUsersResponse(
             user_matches=user_matches(ranked, scores),
-            provenance=provenance(request.request_id, current_trace_id(), scores, request.min_raw_score))
+            provenance=provenance(request.request_id, request.trace_id or current_trace_id(), scores,
+                                  request.min_raw_score))
 
 
 def register(server: grpc.Server, servicer: SearchServiceServicer) -> Sequence[str]:

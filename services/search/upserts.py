@@ -80,8 +80,8 @@ class UpsertBatcher:
 
     def _flush(self, agency_id: str, collection_id: str, batch: list[_Pending]) -> None:
         """Settle every pending write of `batch`, whatever happens (a waiter must never wait forever)."""
-        instruments().upsert_messages.record(len(batch))
         try:
+            instruments().upsert_messages.record(len(batch))
             if len(batch) > 1:
                 try:
                     self._write(agency_id, collection_id, [row for p in batch for row in p.rows])

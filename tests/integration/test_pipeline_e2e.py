@@ -238,10 +238,23 @@ def test_users_group_faces_and_rank_by_image(api: face_search_pb2_grpc.FaceSearc
         collection_id="gallery", image=_img(_identities()["penny"][4]), threshold=common_pb2.Threshold(max_fmr=1e-3),
         context=CONTEXT), metadata=md, timeout=90)
     assert [m.user.user_id for m in ranked.user_matches][:1] == ["penny"]
-    by_face = api.SearchUsers(face_search_pb2.SearchUsersRequest(
+    by_face, call = api.SearchUsers.with_call(face_search_pb2.SearchUsersRequest(
         collection_id="gallery", face_id=gallery["sheldon"][0], threshold=common_pb2.Threshold(max_fmr=1e-3),
         context=CONTEXT), metadata=md, timeout=30)
     assert by_face.user_matches and by_face.user_matches[0].user.user_id == "sheldon"
+    assert by_face.user_matches[0].user.face_count == len(gallery["sheldon"])  # the user's record, ranked by search
+    trailers = dict(call.trailing_metadata())
+    assert by_face.provenance.search_id == trailers["x-request-id"]
+    assert by_face.provenance.trace_id == trailers["x-trace-id"]  # the front door's trace, not the search service's
+    by_user = api.SearchUsers(face_search_pb2.SearchUsersRequest(
+        collection_id="gallery", user_id="penny", threshold=common_pb2.Threshold(max_fmr=1e-3), context=CONTEXT),
+        metadata=md, timeout=30)
+    assert "penny" not in [m.user.user_id for m in by_user.user_matches]  # never its own candidate
+    for empty in (face_search_pb2.SearchUsersRequest(collection_id="gallery", face_id="", context=CONTEXT),
+                  face_search_pb2.SearchUsersRequest(collection_id="gallery", user_id="", context=CONTEXT)):
+        with pytest.raises(grpc.RpcError) as err:  # an empty id must not make arbitrary faces the probes
+            api.SearchUsers(empty, metadata=md, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     gone = api.DisassociateFaces(face_search_pb2.DisassociateFacesRequest(
         collection_id="gallery", user_id="sheldon", face_ids=gallery["sheldon"][:1]), metadata=md, timeout=30)
     assert list(gone.disassociated_face_ids) == gallery["sheldon"][:1]

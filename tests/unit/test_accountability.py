@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from lineup_tools.cli.admin_cmds import ApplyError, load_agencies_file
 
 from ingest.access import Access
 from ingest.reviews import SearchRecords, review_state
+from lineup.agencies import ApplyError, load_agencies_file
 from lineup.audit.chain import DEPLOYMENT_CHAIN, chain_of
 from lineup.audit.emit import AuditDraft, build_records
 from lineup.auth import Principal

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lineup_tools.cli.admin_cmds import load_agencies_file
 from lineup_tools.devstack import helm
 
 from detection.settings import DetectionSettings
 from embedding.settings import EmbeddingSettings
 from ingest.settings import IngestSettings
+from lineup.agencies import load_agencies_file
 from lineup.settings import CommonSettings, env_name, load_settings
 from rekognition.settings import RekognitionSettings
 from search.settings import SearchSettings
@@ -267,7 +267,7 @@ def test_the_agencies_job_applies_exactly_the_values(scenario: str, tmp_path: Pa
     for agency in doc["agencies"]:
         assert set(agency) == {"id", "display_name", "policy"}
         assert set(agency["policy"]) == {"purposes", "threshold_floor_max_fmr", "probe_retention_days"}
-    # the file is what `lineup admin apply` reads: its own parser turns it into the Admin API's requests
+    # the file is what `python -m lineup.agencies` reads: its own parser turns it into the Admin API's requests
     path = tmp_path / "agencies.json"
     path.write_text(of_kind(objects, "ConfigMap")["agencies"]["data"]["agencies.json"])
     requests = load_agencies_file(path)
@@ -279,7 +279,7 @@ def test_the_agencies_job_applies_exactly_the_values(scenario: str, tmp_path: Pa
     job = of_kind(objects, "Job")["agencies"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["lineup", "admin", "apply", "--file", "/etc/lineup/agencies.json"]
+    assert container["command"] == ["python", "-m", "lineup.agencies", "--file", "/etc/lineup/agencies.json"]
     env = {e["name"]: e for e in container["env"]}
     assert env["LINEUP_ENDPOINT"]["value"] == "lineup-ingest:50051"
     assert env["LINEUP_API_KEY"]["valueFrom"]["secretKeyRef"] == {

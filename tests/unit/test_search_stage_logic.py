@@ -35,6 +35,7 @@ class FakeStore:
         self.rows: dict[tuple[str, str], dict[str, FaceRow]] = {(AGENCY, "gallery"): {}}
         self.calls: list[tuple[str, str, str]] = []
         self.users: set[str] = set()
+        self.top_ks: list[int] = []
 
     def collection_info(self, agency_id: str, collection_id: str) -> CollectionInfo:
         self.calls.append(("describe", agency_id, collection_id))
@@ -62,6 +63,7 @@ class FakeStore:
                min_raw_score: float, check: Callable[[CollectionInfo], None] | None = None,
                associated_only: bool = False, **_: Any) -> SearchResult:
         self.calls.append(("search", agency_id, collection_id))
+        self.top_ks.append(top_k)
         info = self.collection_info(agency_id, collection_id)
         if check is not None:
             check(info)
@@ -200,3 +202,17 @@ def test_users_rank_by_their_best_face_over_all_query_faces_and_only_existing_us
     assert [r.user.user_id for r in one] == ["me"]  # not excluded unless asked
     with pytest.raises(InvalidArgument, match="max_users"):
         rank_users(store, AGENCY, "gallery", vectors, max_users=501, min_raw_score=0.5)  # type: ignore[arg-type]
+
+
+def test_a_user_search_needs_a_probe_and_bounds_what_it_asks_the_store_for() -> None:
+    store = FakeStore()
+    with pytest.raises(InvalidArgument, match="not empty"):
+        query_vectors_of(store, AGENCY, "gallery")  # type: ignore[arg-type]
+    store.users = {"ann"}
+    _put(store, "ann1", [1, 0, 0, 0], "ann")
+    rank_users(store, AGENCY, "gallery", [[1, 0, 0, 0]], max_users=10, min_raw_score=0.5)  # type: ignore[arg-type]
+    rank_users(store, AGENCY, "gallery", [[1, 0, 0, 0]] * 100, max_users=10,  # type: ignore[arg-type]
+               min_raw_score=0.5)
+    one, hundred = store.top_ks
+    assert one == 4097  # one probe: exact, as the image search always was
+    assert hundred * 100 <= 4097 * 5 and hundred >= 20 * 10  # shared out, never fewer than 20 per user asked

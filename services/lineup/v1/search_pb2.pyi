@@ -12,23 +12,25 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SearchFacesByFaceIdRequest(_message.Message):
-    __slots__ = ("agency_id", "collection_id", "face_id", "top_k", "min_raw_score", "request_id")
+    __slots__ = ("agency_id", "collection_id", "face_id", "top_k", "min_raw_score", "request_id", "trace_id")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     agency_id: str
     collection_id: str
     face_id: str
     top_k: int
     min_raw_score: float
     request_id: str
-    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., face_id: _Optional[str] = ..., top_k: _Optional[int] = ..., min_raw_score: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
+    trace_id: str
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., face_id: _Optional[str] = ..., top_k: _Optional[int] = ..., min_raw_score: _Optional[float] = ..., request_id: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class SearchUsersByFacesRequest(_message.Message):
-    __slots__ = ("agency_id", "collection_id", "user_id", "face_id", "max_users", "min_raw_score", "request_id")
+    __slots__ = ("agency_id", "collection_id", "user_id", "face_id", "max_users", "min_raw_score", "request_id", "trace_id")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +38,7 @@ class SearchUsersByFacesRequest(_message.Message):
     MAX_USERS_FIELD_NUMBER: _ClassVar[int]
     MIN_RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     agency_id: str
     collection_id: str
     user_id: str
@@ -43,7 +46,8 @@ class SearchUsersByFacesRequest(_message.Message):
     max_users: int
     min_raw_score: float
     request_id: str
-    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., user_id: _Optional[str] = ..., face_id: _Optional[str] = ..., max_users: _Optional[int] = ..., min_raw_score: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
+    trace_id: str
+    def __init__(self, agency_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., user_id: _Optional[str] = ..., face_id: _Optional[str] = ..., max_users: _Optional[int] = ..., min_raw_score: _Optional[float] = ..., request_id: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class EnsureCollectionRequest(_message.Message):
     __slots__ = ("agency_id", "collection_id", "face_model_version", "dimension", "face_retention_days", "tags", "must_create")

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from lineup.agencies import apply_agencies
 from lineup.client import Client
 from lineup.v1 import admin_pb2, common_pb2, review_pb2
 from lineup_tools.cli import render
@@ -20,10 +20,6 @@ ROLES = {"admin": admin_pb2.ROLE_ADMIN, "enroller": admin_pb2.ROLE_ENROLLER, "se
 DECISIONS = {"possible_lead": review_pb2.REVIEW_DECISION_POSSIBLE_LEAD,
              "not_a_match": review_pb2.REVIEW_DECISION_NOT_A_MATCH,
              "inconclusive": review_pb2.REVIEW_DECISION_INCONCLUSIVE}
-
-
-class ApplyError(ValueError):
-    """The agencies file does not have the documented shape."""
 
 
 def _in_days(days: float) -> Timestamp:
@@ -137,35 +133,9 @@ def cmd_grants_revoke(client: Client, args: argparse.Namespace) -> int:
     return _print(args, resp, _grants_table([resp.grant]))
 
 
-def load_agencies_file(path: Path) -> list[admin_pb2.CreateAgencyRequest]:
-    """The Helm bootstrap file: {"agencies": [{"id", "display_name", "policy": {"purposes",
-    "threshold_floor_max_fmr", "probe_retention_days", "require_justification"}}]}."""
-    try:
-        doc = json.loads(path.read_text())
-        out = []
-        for a in doc["agencies"]:
-            pol = a.get("policy", {})
-            out.append(admin_pb2.CreateAgencyRequest(
-                agency_id=a["id"], display_name=a.get("display_name", a["id"]),
-                policy=admin_pb2.AgencyPolicy(
-                    allowed_purposes=list(pol.get("purposes", [])),
-                    threshold_floor=common_pb2.Threshold(max_fmr=float(pol.get("threshold_floor_max_fmr", 1e-3))),
-                    probe_retention_days=int(pol.get("probe_retention_days", 30)),
-                    require_justification=bool(pol.get("require_justification", False)))))
-        return out
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ApplyError(f"{path}: not a valid agencies file ({type(exc).__name__}: {exc}); "
-                         f"see docs/deploy.md") from None
-
-
 def cmd_apply(client: Client, args: argparse.Namespace) -> int:
     """Create missing agencies and set every listed agency's policy: safe to run on every upgrade."""
-    for req in load_agencies_file(Path(args.file)):
-        created = client.call("CreateAgency", req, service="Admin").response.created
-        client.call("SetAgencyPolicy", admin_pb2.SetAgencyPolicyRequest(agency_id=req.agency_id, policy=req.policy),
-                    service="Admin")
-        print(f"agency {req.agency_id}: {'created' if created else 'exists'}, policy applied")
-    return 0
+    return apply_agencies(client, Path(args.file))
 
 
 # ---------------------------------------------------------------------------------------- review

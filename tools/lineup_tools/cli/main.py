@@ -17,10 +17,10 @@ from typing import Any
 
 import grpc
 
+from lineup.agencies import ApplyError
 from lineup.client import DEFAULT_ENDPOINT, CallResult, Client, image_files, load_image, parse_object_ref
 from lineup.v1 import common_pb2, face_search_pb2
 from lineup_tools.cli import admin_cmds, audit_cmds, render, session_cmds
-from lineup_tools.cli.admin_cmds import ApplyError
 from lineup_tools.cli.bulk import BulkSummary, IndexItem, index_files
 from lineup_tools.cli.paging import fetch_pages, print_list
 
