@@ -27,9 +27,8 @@ from detection.quality import Band, shortfalls
 from detection.settings import API_MAX_FACES
 from lineup.chips import ChipSpec
 from lineup.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from lineup.objectstore import agency_key
 from lineup.scoring import MODEL_REPOSITORY, model_version
-from lineup.untrusted import check_request_id, for_log
+from lineup.untrusted import for_log
 from lineup.v1 import common_pb2
 
 tracer = trace.get_tracer("lineup.detection")
@@ -123,13 +122,6 @@ def check_scope(ref: common_pb2.ObjectRef, agency_ids: tuple[str, ...], buckets:
         raise InvalidArgument(f"object key {for_log(ref.key)!r} is not a valid Lineup key")
     if parts[0] not in {a for a in agency_ids if a}:
         raise InvalidArgument(f"object {ref.bucket}/{for_log(ref.key)} is outside the agency's prefix")
-
-
-def crop_key(agency_id: str, request_id: str, face_index: int) -> str:
-    """`<agency>/crops/<request_id>/<face_index>.png` (docs/pipeline.md): a replay overwrites, never adds.
-
-    The request id comes from a Kafka envelope, so it must not be able to add key levels ('/', '..')."""
-    return agency_key(agency_id, "crops", check_request_id(request_id), f"{face_index}.png")
 
 
 def model_crop(image: np.ndarray, face: AnalysedFace, spec: ChipSpec) -> np.ndarray:

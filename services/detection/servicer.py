@@ -17,7 +17,6 @@ from detection.faces import (
     FaceFinder,
     check_scope,
     chip_png,
-    crop_key,
     decode_image,
     effective_max_faces,
     face_detail,
@@ -27,6 +26,7 @@ from detection.settings import DetectionSettings
 from lineup.chips import chip_spec
 from lineup.errors import InvalidArgument
 from lineup.objectstore import ObjectStore, agency_key
+from lineup.pipeline import crop_key
 from lineup.topology import BUCKETS
 from lineup.v1 import detection_pb2, detection_pb2_grpc
 

@@ -27,7 +27,6 @@ from detection.faces import (
     FaceFinder,
     check_scope,
     chip_png,
-    crop_key,
     decode_image,
     effective_max_faces,
     face_detail,
@@ -43,7 +42,7 @@ from lineup.kafka.deadletter import DeadLetterPublisher
 from lineup.kafka.envelope import Decoded
 from lineup.kafka.producer import EnvelopeProducer
 from lineup.objectstore import ObjectStore
-from lineup.pipeline import ResultPublisher, check_envelope_ids, forward
+from lineup.pipeline import ResultPublisher, check_envelope_ids, crop_key, forward
 from lineup.topology import BUCKETS, DEADLETTER_TOPIC, DETECTED_TOPIC, IMAGES_TOPIC
 from lineup.v1 import events_pb2, face_search_pb2
 

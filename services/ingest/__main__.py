@@ -7,6 +7,7 @@ import grpc
 from ingest import admin_api, audit_api, review_api, sessions_api
 from ingest.access import Access
 from ingest.erasure import Eraser
+from ingest.evidence import EvidenceImages
 from ingest.face_search_api import FaceSearchServicer, image_limits, register
 from ingest.gateway import PipelineGateway
 from ingest.idempotency import IdempotencyStore
@@ -52,7 +53,9 @@ def build(settings: IngestSettings) -> ServiceServer:
     servicer = FaceSearchServicer(settings, gateway, search, store, jobs, access, searches, eraser)
     session_api = sessions_api.SessionsServicer(identities, access, settings.session_signing_key)
     admin = admin_api.AdminServicer(identities, lambda agency, cid: _collection_exists(search, agency, cid))
-    review = review_api.ReviewServicer(searches)
+    images = EvidenceImages(store, results, search, searches, access,
+                            auditors_see_images=settings.auditor_image_access)
+    review = review_api.ReviewServicer(searches, images)
     audit = audit_api.AuditServicer(AuditLog(store))
     retention = RetentionSweeper(identities, store, search, auditor, eraser, interval_s=settings.retention_interval_s,
                                  day_s=settings.retention_day_s)

@@ -1,4 +1,5 @@
-"""gRPC servicer of lineup.v1.Review: examiners' decisions on the candidates of their agency's searches."""
+"""gRPC servicer of lineup.v1.Review: examiners' decisions on the candidates of their agency's searches, and
+the images they compare (ingest.evidence decides who may see which)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from ingest.evidence import EvidenceImages
 from ingest.paging import page_of
 from ingest.reviews import SearchRecords
 from lineup.audit.emit import current_draft
@@ -14,8 +16,9 @@ from lineup.v1 import review_pb2, review_pb2_grpc
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServicer):
-    def __init__(self, searches: SearchRecords) -> None:
+    def __init__(self, searches: SearchRecords, images: EvidenceImages) -> None:
         self.searches = searches
+        self.images = images
 
     def RecordDecision(self, request: review_pb2.RecordDecisionRequest, context: grpc.ServicerContext
                        ) -> review_pb2.RecordDecisionResponse:
@@ -31,6 +34,14 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
                      ) -> review_pb2.ListSearchesResponse:
         items, page = page_of(self.searches.list_searches(require_principal().agency_id, request.case_id), request.page)
         return review_pb2.ListSearchesResponse(searches=items, page=page)
+
+    def GetProbeImage(self, request: review_pb2.GetProbeImageRequest, context: grpc.ServicerContext
+                      ) -> review_pb2.EvidenceImage:
+        return self.images.probe(require_principal(), request)
+
+    def GetCandidateImage(self, request: review_pb2.GetCandidateImageRequest, context: grpc.ServicerContext
+                          ) -> review_pb2.EvidenceImage:
+        return self.images.candidate(require_principal(), request)
 
 
 def register(server: grpc.Server, servicer: ReviewServicer) -> Sequence[str]:

@@ -129,6 +129,10 @@ class SearchRecords:
             c.state = review_state(mine)  # type: ignore[assignment]
         return review
 
+    def ran_by(self, p: Principal, search_id: str) -> bool:
+        """Whether `p` is the person who ran the search (as the two-person rule tells people apart)."""
+        return _same_person(p, self._doc(p.agency_id, search_id))
+
     def review(self, agency_id: str, search_id: str) -> review_pb2.GetSearchReviewResponse:
         return self._with_decisions(agency_id, self._load(agency_id, search_id)[0])
 

@@ -28,6 +28,10 @@ class IngestSettings(CommonSettings):
     #: the deployment's session signing key (a Secret shared with the rekognition service): session secrets are
     #: derived from it and never stored. Empty: Sessions.CreateSession is refused (no Rekognition endpoint).
     session_signing_key: str = ""
+    #: whether the agency's auditors may see the face images of its searches (Review.GetProbeImage and
+    #: GetCandidateImage); reviewers and the searcher of a search always may. Off by default: an audit of
+    #: who did what rarely needs the faces themselves
+    auditor_image_access: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -32,6 +32,14 @@ def face_id_for(request_id: str, face_index: int) -> str:
     return str(uuid.uuid5(_FACE_NS, f"{request_id}/{face_index}"))
 
 
+def crop_key(agency_id: str, request_id: str, face_index: int) -> str:
+    """`<agency>/crops/<request_id>/<face_index>.png` in the crops bucket (docs/pipeline.md): detection writes
+    it (a replay overwrites, never adds), the examiner's image API reads it.
+
+    The request id may come from a Kafka envelope, so it must not be able to add key levels ('/', '..')."""
+    return agency_key(agency_id, "crops", check_request_id(request_id), f"{face_index}.png")
+
+
 def check_envelope_ids(env: events_pb2.Envelope) -> None:
     """A pipeline envelope's request id and agency id are well-formed (InvalidArgument otherwise).
 

@@ -38,6 +38,8 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     **_rows(_AUD, (AUDITOR,), "QueryAuditRecords", "VerifyAuditChain"),
     **_rows(_REV, (REVIEWER,), "RecordDecision"),
     **_rows(_REV, (REVIEWER, AUDITOR, SEARCHER), "GetSearchReview", "ListSearches"),
+    # which searcher and whether auditors: decided per search by ingest.evidence
+    **_rows(_REV, (REVIEWER, AUDITOR, SEARCHER), "GetProbeImage", "GetCandidateImage"),
     **_rows(_SES, (ADMIN, ENROLLER, SEARCHER), "CreateSession", "RevokeSession"),
 }
 

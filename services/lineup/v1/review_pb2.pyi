@@ -41,6 +41,48 @@ CANDIDATE_REVIEW_STATE_INCONCLUSIVE: CandidateReviewState
 CANDIDATE_REVIEW_STATE_DISPUTED: CandidateReviewState
 CANDIDATE_REVIEW_STATE_ERASED: CandidateReviewState
 
+class GetProbeImageRequest(_message.Message):
+    __slots__ = ("search_id", "whole_photo", "probe_face_index")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    WHOLE_PHOTO_FIELD_NUMBER: _ClassVar[int]
+    PROBE_FACE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    whole_photo: bool
+    probe_face_index: int
+    def __init__(self, search_id: _Optional[str] = ..., whole_photo: _Optional[bool] = ..., probe_face_index: _Optional[int] = ...) -> None: ...
+
+class GetCandidateImageRequest(_message.Message):
+    __slots__ = ("search_id", "face_id", "original_photo")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    FACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_PHOTO_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    face_id: str
+    original_photo: bool
+    def __init__(self, search_id: _Optional[str] = ..., face_id: _Optional[str] = ..., original_photo: _Optional[bool] = ...) -> None: ...
+
+class EvidenceFace(_message.Message):
+    __slots__ = ("face_index", "bounding_box")
+    FACE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BOUNDING_BOX_FIELD_NUMBER: _ClassVar[int]
+    face_index: int
+    bounding_box: _common_pb2.BoundingBox
+    def __init__(self, face_index: _Optional[int] = ..., bounding_box: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ...) -> None: ...
+
+class EvidenceImage(_message.Message):
+    __slots__ = ("search_id", "image", "content_type", "faces", "face_id")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    FACE_ID_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    image: bytes
+    content_type: str
+    faces: _containers.RepeatedCompositeFieldContainer[EvidenceFace]
+    face_id: str
+    def __init__(self, search_id: _Optional[str] = ..., image: _Optional[bytes] = ..., content_type: _Optional[str] = ..., faces: _Optional[_Iterable[_Union[EvidenceFace, _Mapping]]] = ..., face_id: _Optional[str] = ...) -> None: ...
+
 class ReviewEntry(_message.Message):
     __slots__ = ("reviewer_key_id", "reviewer_holder", "decision", "notes", "time")
     REVIEWER_KEY_ID_FIELD_NUMBER: _ClassVar[int]

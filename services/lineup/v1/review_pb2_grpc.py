@@ -49,6 +49,16 @@ class ReviewStub:
                 request_serializer=lineup_dot_v1_dot_review__pb2.ListSearchesRequest.SerializeToString,
                 response_deserializer=lineup_dot_v1_dot_review__pb2.ListSearchesResponse.FromString,
                 _registered_method=True)
+        self.GetProbeImage = channel.unary_unary(
+                '/lineup.v1.Review/GetProbeImage',
+                request_serializer=lineup_dot_v1_dot_review__pb2.GetProbeImageRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_review__pb2.EvidenceImage.FromString,
+                _registered_method=True)
+        self.GetCandidateImage = channel.unary_unary(
+                '/lineup.v1.Review/GetCandidateImage',
+                request_serializer=lineup_dot_v1_dot_review__pb2.GetCandidateImageRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_review__pb2.EvidenceImage.FromString,
+                _registered_method=True)
 
 
 class ReviewServicer:
@@ -72,6 +82,22 @@ class ReviewServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProbeImage(self, request, context):
+        """The images an examiner compares: the probe of a search (the whole photo with its searched faces, or
+        one probe face's crop) and a candidate's enrolled face crop or original photo. Only for the searcher
+        of that search, reviewers and (where the deployment allows it) auditors of the same agency; every
+        call is an audit record of an access to biometric data (who, which face, which case).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCandidateImage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +115,16 @@ def add_ReviewServicer_to_server(servicer, server):
                     servicer.ListSearches,
                     request_deserializer=lineup_dot_v1_dot_review__pb2.ListSearchesRequest.FromString,
                     response_serializer=lineup_dot_v1_dot_review__pb2.ListSearchesResponse.SerializeToString,
+            ),
+            'GetProbeImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProbeImage,
+                    request_deserializer=lineup_dot_v1_dot_review__pb2.GetProbeImageRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_review__pb2.EvidenceImage.SerializeToString,
+            ),
+            'GetCandidateImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCandidateImage,
+                    request_deserializer=lineup_dot_v1_dot_review__pb2.GetCandidateImageRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_review__pb2.EvidenceImage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +208,60 @@ class Review:
             '/lineup.v1.Review/ListSearches',
             lineup_dot_v1_dot_review__pb2.ListSearchesRequest.SerializeToString,
             lineup_dot_v1_dot_review__pb2.ListSearchesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProbeImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.Review/GetProbeImage',
+            lineup_dot_v1_dot_review__pb2.GetProbeImageRequest.SerializeToString,
+            lineup_dot_v1_dot_review__pb2.EvidenceImage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCandidateImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.Review/GetCandidateImage',
+            lineup_dot_v1_dot_review__pb2.GetCandidateImageRequest.SerializeToString,
+            lineup_dot_v1_dot_review__pb2.EvidenceImage.FromString,
             options,
             channel_credentials,
             insecure,
