@@ -16,6 +16,7 @@ too: the images are read from where erasure and retention delete them.
 from __future__ import annotations
 
 import io
+import re
 
 from PIL import Image, UnidentifiedImageError
 
@@ -31,6 +32,7 @@ from lineup.pipeline import ResultStore, crop_key
 from lineup.topology import CROPS_BUCKET, IMAGES_BUCKET
 from lineup.v1 import common_pb2, review_pb2, search_pb2
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
@@ -116,6 +118,8 @@ class EvidenceImages:
         fv = got.faces[0]
         if request.original_photo:
             sha = fv.face.image_id
+            if not _SHA256.fullmatch(sha):  # the row's photo id names an object key: nothing but a digest
+                raise NotFound(f"face {request.face_id!r} has no stored original photo")
             ref = common_pb2.ObjectRef(bucket=IMAGES_BUCKET,
                                        key=agency_key(target.owner_agency_id, "images", sha[:2], sha))
         else:
