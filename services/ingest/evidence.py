@@ -21,6 +21,7 @@ import re
 from PIL import Image, UnidentifiedImageError
 
 from ingest.access import Access
+from ingest.images import ALLOWED_FORMATS
 from ingest.reviews import SearchRecords
 from ingest.search_client import SearchClient
 from lineup.audit.emit import current_draft
@@ -33,7 +34,6 @@ from lineup.topology import CROPS_BUCKET, IMAGES_BUCKET
 from lineup.v1 import common_pb2, review_pb2, search_pb2
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
 def content_type(data: bytes) -> str:
@@ -42,7 +42,7 @@ def content_type(data: bytes) -> str:
         fmt = Image.open(io.BytesIO(data)).format or ""
     except (UnidentifiedImageError, OSError):
         fmt = ""
-    return _TYPES.get(fmt, "application/octet-stream")
+    return ALLOWED_FORMATS.get(fmt, "application/octet-stream")
 
 
 class EvidenceImages:

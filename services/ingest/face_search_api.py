@@ -267,11 +267,9 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         probe_faces = 1 if request.largest_face_only else _bounded(
             request.max_probe_faces, default=_MAX_PROBE_FACES, upper=_MAX_PROBE_FACES, name="max_probe_faces")
         task = self._accept(p, request.image, probe=True)
-        task.MergeFrom(events_pb2.PipelineTask(
-            operation=events_pb2.PIPELINE_OPERATION_SEARCH, collection_id=plan.collection_id,
-            max_faces=probe_faces, quality_filter=request.quality_filter, largest_face_only=request.largest_face_only,
-            max_matches=top_k, min_raw_score=plan.min_raw, context=request.context,
-            face_model_version=plan.face_model_version, owner_agency_id=plan.owner_agency_id))
+        task.MergeFrom(plan.task(events_pb2.PIPELINE_OPERATION_SEARCH, request.context, max_faces=probe_faces,
+                                 quality_filter=request.quality_filter, largest_face_only=request.largest_face_only,
+                                 max_matches=top_k))
         resp = self._run(context, p, task).search_faces_by_image
         self.searches.record(p, request.collection_id, request.context, resp)
         return resp
@@ -400,11 +398,8 @@ class FaceSearchServicer(face_search_pb2_grpc.FaceSearchServicer):
         plan = self._plan(p, request.context, request.collection_id, _threshold(request), granted=True)
         max_users = _bounded(request.max_users, default=10, upper=MAX_USERS, name="max_users")
         task = self._accept(p, request.image, probe=True)
-        task.MergeFrom(events_pb2.PipelineTask(
-            operation=events_pb2.PIPELINE_OPERATION_SEARCH_USERS, collection_id=plan.collection_id,
-            max_faces=1, largest_face_only=True, quality_filter=request.quality_filter, max_matches=max_users,
-            min_raw_score=plan.min_raw, context=request.context, face_model_version=plan.face_model_version,
-            owner_agency_id=plan.owner_agency_id))
+        task.MergeFrom(plan.task(events_pb2.PIPELINE_OPERATION_SEARCH_USERS, request.context, max_faces=1,
+                                 largest_face_only=True, quality_filter=request.quality_filter, max_matches=max_users))
         resp = self._run(context, p, task).search_users_by_image
         self.searches.record(p, request.collection_id, request.context, resp)
         return resp
@@ -466,6 +461,13 @@ class _Plan:
     face_model_version: str  # the collection's pin
     model: ScoreModel
     min_raw: float  # the threshold the request asked for, raised to the agency's floor
+
+    def task(self, operation: events_pb2.PipelineOperation, context: common_pb2.SearchContext, **fields: Any
+             ) -> events_pb2.PipelineTask:
+        """The pipeline task of an image search under this plan (collection, pin, owner, threshold set)."""
+        return events_pb2.PipelineTask(operation=operation, collection_id=self.collection_id, context=context,
+                                       min_raw_score=self.min_raw, face_model_version=self.face_model_version,
+                                       owner_agency_id=self.owner_agency_id, **fields)
 
 
 def _threshold(request: Any) -> common_pb2.Threshold | None:

@@ -128,6 +128,11 @@ class SearchStage:
             image_id=task.image_sha256, request_id=env.request_id)
         return events_pb2.PipelineResult(task=task, index_faces=response)
 
+    def _pin(self, owner: str, cid: str, msg: events_pb2.FacesEmbedded) -> CollectionInfo:
+        info = self.store.collection_info(owner, cid)
+        _check_model(info, msg, cid)
+        return info
+
     def search(self, env: events_pb2.Envelope, msg: events_pb2.FacesEmbedded) -> events_pb2.PipelineResult:
         task, cid = msg.task, msg.task.collection_id
         owner = task.owner_agency_id or env.agency_id  # a grantee searches the owner's collection
@@ -136,9 +141,8 @@ class SearchStage:
             info, lists = rank_faces(self.store, owner, cid, [list(f.embedding) for f in msg.faces],
                                      top_k=task.max_matches or DEFAULT_MAX_MATCHES, min_raw_score=task.min_raw_score,
                                      check=lambda pin: _check_model(pin, msg, cid))
-        else:
-            info = self.store.collection_info(owner, cid)
-            _check_model(info, msg, cid)
+        else:  # nothing to search: the pin is still checked, and the answer still carries it
+            info = self._pin(owner, cid, msg)
         scores = load_score_model(info.face_model_version)
         response = face_search_pb2.SearchFacesByImageResponse(
             results=[face_search_pb2.ProbeFaceResult(face_index=face.face_index, searched_face=face.detail,
@@ -157,9 +161,8 @@ class SearchStage:
             info, ranked = rank_users(self.store, owner, cid, [list(probe.embedding)],
                                       max_users=task.max_matches or DEFAULT_MAX_MATCHES,
                                       min_raw_score=task.min_raw_score, check=lambda pin: _check_model(pin, msg, cid))
-        else:
-            info = self.store.collection_info(owner, cid)
-            _check_model(info, msg, cid)
+        else:  # nothing to search: the pin is still checked, and the answer still carries it
+            info = self._pin(owner, cid, msg)
         scores = load_score_model(info.face_model_version)
         response = face_search_pb2.SearchUsersByImageResponse(
             unsearched_faces=msg.filtered, user_matches=user_matches(ranked, scores),

@@ -26,6 +26,7 @@ from lineup.errors import InvalidArgument
 from lineup.kafka.envelope import Decoded, new_envelope
 from lineup.topology import CROPS_BUCKET, DETECTED_TOPIC, IMAGES_BUCKET
 from lineup.v1 import common_pb2, events_pb2
+from tests.fakes import MemoryStore
 
 AGENCY = "agency-a"
 SFACE = "face_embedder_sface/1"
@@ -51,22 +52,8 @@ class Finder:
         return self.faces
 
 
-class Store:
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-        self.reads: list[str] = []
-
-    def get(self, ref: common_pb2.ObjectRef) -> bytes:
-        self.reads.append(ref.key)
-        return self.objects[(ref.bucket, ref.key)]
-
-    def put(self, bucket: str, key: str, data: bytes, content_type: str = "") -> common_pb2.ObjectRef:
-        self.objects[(bucket, key)] = data
-        return common_pb2.ObjectRef(bucket=bucket, key=key)
-
-
 class Producer:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.sent: list[tuple[str, events_pb2.Envelope, int]] = []
 
@@ -91,7 +78,7 @@ def _photo() -> bytes:
 
 @pytest.fixture
 def world() -> Any:
-    store = Store()
+    store = MemoryStore()
     key = f"{AGENCY}/images/00/{'0' * 64}"
     store.objects[(IMAGES_BUCKET, key)] = _photo()
     producer, results = Producer(store), Results()
@@ -155,4 +142,4 @@ def test_an_image_outside_the_agency_is_refused_before_it_is_read(world: Any, ke
     with pytest.raises(InvalidArgument):
         make([_face(0, 10, 200)]).handle(_accepted(common_pb2.ObjectRef(bucket=IMAGES_BUCKET, key=key),
                                                    events_pb2.PIPELINE_OPERATION_INDEX), None)
-    assert store.reads == [] and producer.sent == []
+    assert store.gets == 0 and producer.sent == []
