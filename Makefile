@@ -12,7 +12,7 @@ GEN    := services/lineup/v1
 export LINEUP_CACHE_DIR ?= $(HOME)/.cache/lineup
 
 .PHONY: help install proto proto-check lint test unit integration demo up down status clean-data \
-        models bench load eval helm-check helm-golden clean
+        models bench load eval helm-check helm-golden clean browser console-screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,9 +58,16 @@ clean-data: $(STAMP) ## stop the stack and delete its data
 	@$(PY) -m lineup_tools.devstack clean-data
 
 test: install ## the test suite: generated-code check, lint, unit tests, then integration tests on the real stack
-	@$(MAKE) --no-print-directory proto-check lint helm-check
+	@$(MAKE) --no-print-directory proto-check lint helm-check browser
 	@echo "==> test: pytest (unit + integration on the real local stack)"
 	@$(BIN)/pytest
+
+browser: $(STAMP) ## Debian's headless Chromium + chromedriver for the console's browser tests (apt-get, once)
+	@echo "==> browser: chromium and chromium-driver (Debian packages)"
+	@$(PY) -m lineup_tools.devstack.browser
+
+console-screenshots: install browser ## refresh docs/console/*.png from the console's browser test (faces blurred)
+	@LINEUP_CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest tests/integration/test_console_browser.py
 
 unit: install ## unit tests only (no servers needed)
 	@$(BIN)/pytest tests/unit
@@ -71,7 +78,7 @@ integration: install ## integration tests only (starts the stack if needed)
 demo: install ## the main job: bring the stack up, start the services, enroll a gallery and search it
 	@echo "==> demo: local stack up (Kafka, MinIO, Milvus, Triton)"
 	@$(PY) -m lineup_tools.devstack up
-	@echo "==> demo: Lineup services up (search, embedding, detection, ingest; logs in .state/logs/)"
+	@echo "==> demo: Lineup services up (search, embedding, detection, audit, ingest, rekognition, console; logs in .state/logs/)"
 	@$(PY) -m lineup_tools.devstack services up
 	@echo "==> demo: enroll a gallery into 'demo-gallery' and search it (python -m lineup_tools.demo)"
 	@$(PY) -m lineup_tools.demo

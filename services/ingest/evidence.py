@@ -63,6 +63,7 @@ class EvidenceImages:
                                    "where the deployment allows, to auditors")
         draft = current_draft()
         draft.collection_id = review.collection_id
+        draft.case_id, draft.search_id = review.context.case_id, review.search_id
         draft.details.update({"biometric_access": what, "face": face, "case_id": review.context.case_id})
         return review
 

@@ -28,10 +28,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
 
     def GetSearchReview(self, request: review_pb2.GetSearchReviewRequest, context: grpc.ServicerContext
                         ) -> review_pb2.GetSearchReviewResponse:
-        return self.searches.review(require_principal().agency_id, request.search_id)
+        p = require_principal()
+        review = self.searches.review(p.agency_id, request.search_id)
+        review.caller_ran_search = self.searches.ran_by(p, request.search_id)
+        draft = current_draft()
+        draft.case_id, draft.collection_id = review.context.case_id, review.collection_id
+        return review
 
     def ListSearches(self, request: review_pb2.ListSearchesRequest, context: grpc.ServicerContext
                      ) -> review_pb2.ListSearchesResponse:
+        current_draft().case_id = request.case_id[:128]  # listing one case's searches is part of its trail
         items, page = page_of(self.searches.list_searches(require_principal().agency_id, request.case_id), request.page)
         return review_pb2.ListSearchesResponse(searches=items, page=page)
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from lineup.audit.emit import current_draft
 from lineup.auth import Principal
 from lineup.candidates import ranked_candidates
 from lineup.errors import InvalidArgument, NotFound, PermissionDenied
@@ -30,7 +31,7 @@ from lineup.identity.holders import person_of
 from lineup.identity.store import now_ts
 from lineup.objectstore import ObjectStore
 from lineup.topology import ADMIN_BUCKET
-from lineup.v1 import common_pb2, review_pb2
+from lineup.v1 import common_pb2, face_search_pb2, review_pb2
 
 R = review_pb2
 _POSSIBLE, _NOT, _INCONCLUSIVE = (R.REVIEW_DECISION_POSSIBLE_LEAD, R.REVIEW_DECISION_NOT_A_MATCH,
@@ -88,7 +89,9 @@ class SearchRecords:
             return
         review = R.GetSearchReviewResponse(search_id=search_id, collection_id=collection_id, context=ctx, candidates=[
             R.CandidateReview(probe_face_index=c.probe_face_index, face_id=c.face_id, rank=c.rank, score=c.score,
-                              state=R.CANDIDATE_REVIEW_STATE_UNREVIEWED) for c in ranked_candidates(response)])
+                              state=R.CANDIDATE_REVIEW_STATE_UNREVIEWED) for c in ranked_candidates(response)],
+            probe_faces=searched_faces(response))
+        review.provenance.CopyFrom(response.provenance)  # type: ignore[attr-defined]
         doc = {"review": json_format.MessageToDict(review), "time": json_format.MessageToDict(now_ts()),
                "searcher": p.key_id, "searcher_holder": p.holder}
         self.store.put(self.bucket, self._search_key(p.agency_id, search_id), json.dumps(doc).encode(),
@@ -105,9 +108,15 @@ class SearchRecords:
             raise search_not_found(search_id)
         return doc
 
-    def _load(self, agency_id: str, search_id: str) -> tuple[review_pb2.GetSearchReviewResponse, str]:
+    def _load(self, agency_id: str, search_id: str) -> review_pb2.GetSearchReviewResponse:
         doc = self._doc(agency_id, search_id)
-        return json_format.ParseDict(doc["review"], R.GetSearchReviewResponse()), doc.get("time", "")  # type: ignore[return-value]
+        review = json_format.ParseDict(doc["review"], R.GetSearchReviewResponse())
+        when = doc.get("time", "")
+        if isinstance(when, str) and when:
+            review.time.FromJsonString(when)  # written by record() from now_ts(): always RFC 3339
+        holder = doc.get("searcher_holder")
+        review.searcher_holder = holder if isinstance(holder, str) else ""
+        return review
 
     def _entries(self, agency_id: str, search_id: str) -> list[tuple[int, str, review_pb2.ReviewEntry]]:
         out = []
@@ -134,7 +143,7 @@ class SearchRecords:
         return _same_person(p, self._doc(p.agency_id, search_id))
 
     def review(self, agency_id: str, search_id: str) -> review_pb2.GetSearchReviewResponse:
-        return self._with_decisions(agency_id, self._load(agency_id, search_id)[0])
+        return self._with_decisions(agency_id, self._load(agency_id, search_id))
 
     def decide(self, p: Principal, request: review_pb2.RecordDecisionRequest) -> review_pb2.CandidateReview:
         """Record one reviewer's decision. Order: every field is validated first (INVALID_ARGUMENT names the
@@ -143,6 +152,9 @@ class SearchRecords:
         check_decision_request(request)
         doc = self._doc(p.agency_id, request.search_id)
         review = json_format.ParseDict(doc["review"], R.GetSearchReviewResponse())
+        draft = current_draft()  # the decision belongs to the search's case in the audit trail, refused or not
+        draft.case_id, draft.search_id, draft.collection_id = (review.context.case_id, request.search_id,
+                                                               review.collection_id)
         if _same_person(p, doc):
             raise PermissionDenied(
                 f"you ran search {request.search_id!r} (as holder {p.holder!r}), so you cannot review it: the "
@@ -168,16 +180,18 @@ class SearchRecords:
             search_id = ref.key.rsplit("/", 1)[-1].removesuffix(".json")
             if not _SEARCH_ID.fullmatch(search_id):
                 continue  # not a search record (e.g. written before ids were validated): never fail the listing
-            review, when = self._load(agency_id, search_id)
+            review = self._load(agency_id, search_id)
             if case_id and review.context.case_id != case_id:
                 continue
             review = self._with_decisions(agency_id, review)
+            states = [c.state for c in review.candidates]
             summary = R.SearchSummary(
                 search_id=search_id, collection_id=review.collection_id, context=review.context,
-                candidate_count=len(review.candidates),
-                confirmed_leads=sum(c.state == R.CANDIDATE_REVIEW_STATE_CONFIRMED_LEAD for c in review.candidates))
-            if when:
-                json_format.ParseDict(when, summary.time)
+                candidate_count=len(review.candidates), time=review.time,
+                confirmed_leads=states.count(R.CANDIDATE_REVIEW_STATE_CONFIRMED_LEAD),
+                unreviewed=states.count(R.CANDIDATE_REVIEW_STATE_UNREVIEWED),
+                pending_second_review=states.count(R.CANDIDATE_REVIEW_STATE_PENDING_SECOND_REVIEW),
+                disputed=states.count(R.CANDIDATE_REVIEW_STATE_DISPUTED))
             out.append(summary)
         return sorted(out, key=lambda s: -s.time.ToNanoseconds())
 
@@ -215,6 +229,17 @@ class SearchRecords:
                 touched.append(eref)
             out.append((search_id, touched))
         return out
+
+
+def searched_faces(response: Message) -> list[review_pb2.EvidenceFace]:
+    """Every probe face a search by image searched (candidates or not), with its box; none for searches by an
+    enrolled face or user."""
+    if isinstance(response, face_search_pb2.SearchFacesByImageResponse):
+        return [R.EvidenceFace(face_index=r.face_index, bounding_box=r.searched_face.bounding_box)
+                for r in response.results]
+    if isinstance(response, face_search_pb2.SearchUsersByImageResponse) and response.HasField("searched_face"):
+        return [R.EvidenceFace(face_index=0, bounding_box=response.searched_face.bounding_box)]
+    return []
 
 
 def check_search_id(search_id: str) -> None:

@@ -69,6 +69,15 @@ class SessionsServicer(session_pb2_grpc.SessionsServicer):
         return session_pb2.RevokeSessionResponse(session=self.identities.revoke_session(p.agency_id,
                                                                                         request.session_id))
 
+    def GetCallerIdentity(self, request: session_pb2.GetCallerIdentityRequest, context: grpc.ServicerContext
+                          ) -> session_pb2.GetCallerIdentityResponse:
+        """Only the caller's own agency is described: the key decides which, nothing in the request does."""
+        p = require_principal()
+        agency = self.identities.require_agency(p.agency_id)
+        return session_pb2.GetCallerIdentityResponse(
+            agency_id=p.agency_id, agency_display_name=agency.display_name, key_id=p.key_id, holder=p.holder,
+            roles=sorted(admin_pb2.Role.Value(f"ROLE_{r.upper()}") for r in p.roles), policy=agency.policy)
+
 
 def register(server: grpc.Server, servicer: SessionsServicer) -> list[str]:
     session_pb2_grpc.add_SessionsServicer_to_server(servicer, server)

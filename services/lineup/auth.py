@@ -84,6 +84,17 @@ class InternalAuthenticator:
                                   f"service credential in {INTERNAL_TOKEN_KEY} (setting LINEUP_INTERNAL_TOKEN)")
 
 
+class HealthOnlyAuthenticator:
+    """For a service whose gRPC port carries nothing but health (the examiner console): every other method
+    is refused, so the service needs no credential to guard it."""
+
+    def authenticate(self, method: str, metadata: Mapping[str, str]) -> Principal | None:
+        return None
+
+    def authorize(self, method: str, principal: Principal | None) -> None:
+        raise Unauthenticated(f"{method.rsplit('/', 1)[-1]}: this port serves only grpc.health.v1")
+
+
 def internal_metadata(token: str, caller: str) -> list[tuple[str, str]]:
     """The metadata every internal client sends: the internal credential and the calling service's name."""
     return [(INTERNAL_TOKEN_KEY, token), (CALLER_KEY, caller)]

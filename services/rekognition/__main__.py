@@ -10,7 +10,7 @@ from lineup.auth import InternalAuthenticator
 from lineup.grpcserver import ServiceServer
 from lineup.service import run_service
 from rekognition import model
-from rekognition.server import Endpoint, HttpWorker, IngestClient
+from rekognition.server import Endpoint, IngestClient, http_worker
 from rekognition.settings import RekognitionSettings
 
 
@@ -18,10 +18,10 @@ def build(settings: RekognitionSettings) -> ServiceServer:
     settings.require("internal_token", "session_signing_key")
     model.service_model()  # fail at start-up, not on the first call, if botocore's model is missing
     ingest = IngestClient(settings.ingest_url, settings.internal_token, settings.call_timeout_s)
-    http = HttpWorker(settings, Endpoint(settings, ingest))
+    http = http_worker(settings, Endpoint(settings, ingest))
     return ServiceServer(settings=settings, register=lambda server: [],
                          authenticator=InternalAuthenticator(settings.internal_token), workers=[http],
-                         closers=[http.httpd.server_close, ingest.close])
+                         closers=[http.close, ingest.close])
 
 
 def main() -> int:

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
 from lineup.auth import internal_metadata
+from lineup.httpserver import BoundedThreads, HttpWorker
 from lineup.identity import sessions
 from lineup.v1 import face_search_pb2_grpc
 from rekognition import model, operations, sigv4
@@ -206,42 +206,13 @@ def make_handler(endpoint: Endpoint, max_body: int) -> type[BaseHTTPRequestHandl
     return Handler
 
 
-class HttpWorker:
-    """The HTTP server as a `lineup.grpcserver.Worker`, so it starts and stops with the service (graceful
-    shutdown: no new requests, in-flight ones finish)."""
-
-    def __init__(self, settings: RekognitionSettings, endpoint: Endpoint) -> None:
-        handler = make_handler(endpoint, int(settings.max_body_mb * 1024 * 1024))
-        self.httpd = _BoundedServer((settings.http_host, settings.http_port), handler, settings.http_max_threads)
-        self.port = int(self.httpd.server_address[1])
-        log.info("rekognition endpoint listening", extra={"address": f"{settings.http_host}:{self.port}"})
-
-    def run(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.5)
-
-    def stop(self) -> None:
-        threading.Thread(target=self.httpd.shutdown, daemon=True).start()
-
-
-class _BoundedServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with a cap on concurrent handler threads (a flood cannot spawn unbounded threads)."""
-
-    daemon_threads = True
-
+class _BoundedServer(BoundedThreads, HTTPServer):
     def __init__(self, address: tuple[str, int], handler: Callable[..., BaseHTTPRequestHandler], limit: int) -> None:
-        self._slots = threading.BoundedSemaphore(limit)
+        self.limit_threads(limit)
         super().__init__(address, handler)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._slots.acquire()
-        try:
-            super().process_request(request, client_address)
-        except Exception:
-            self._slots.release()
-            raise
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+def http_worker(settings: RekognitionSettings, endpoint: Endpoint) -> HttpWorker:
+    handler = make_handler(endpoint, int(settings.max_body_mb * 1024 * 1024))
+    httpd = _BoundedServer((settings.http_host, settings.http_port), handler, settings.http_max_threads)
+    return HttpWorker(httpd, "rekognition endpoint")

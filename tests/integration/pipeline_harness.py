@@ -88,7 +88,8 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         ensure_topics(LOCAL_BOOTSTRAP, self.prefix, timeout_s=PATIENT_S)
-        for name in ("ingest", "detection", "embedding", "search", "audit", "rekognition", "rekognition-http"):
+        for name in ("ingest", "detection", "embedding", "search", "audit", "rekognition", "rekognition-http",
+                     "console", "console-http"):
             self.ports[name] = free_port()
 
     def env(self, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -150,6 +151,14 @@ class Pipeline:
     def rekognition_url(self) -> str:
         """The Rekognition-compatible HTTP endpoint of this pipeline (AWS_ENDPOINT_URL_REKOGNITION)."""
         return f"http://127.0.0.1:{self.ports['rekognition-http']}"
+
+    def start_console(self) -> Running:
+        """The examiner console in front of this pipeline's ingest (not part of start_all: only its tests use it)."""
+        return self.start("console", extra_env={"LINEUP_HTTP_PORT": str(self.ports["console-http"])})
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['console-http']}"
 
     @property
     def internal_token(self) -> str:

@@ -234,6 +234,8 @@ def test_every_public_rpc_as_another_agency_reveals_nothing(api: Api, pipeline: 
         ("Review", "ListSearches", rv.ListSearchesRequest(), lambda r: not r.searches),
         ("Sessions", "CreateSession", session_pb2.CreateSessionRequest(context=CTX),
          lambda r: r.session.agency_id == f"{owner}-x"),
+        ("Sessions", "GetCallerIdentity", session_pb2.GetCallerIdentityRequest(),
+         lambda r: r.agency_id == f"{owner}-x" and r.holder == "intruder"),
     ]
     for service, method, req, ok in own_scope:
         stub = getattr(api.stub(service), method)

@@ -445,7 +445,8 @@ def test_the_local_stack_launches_it_next_to_ingest() -> None:
 
     rek, ingest = ServiceProcess("rekognition"), ServiceProcess("ingest")
     env, ingest_env = rek.environment(), ingest.environment()
-    assert list(SERVICE_PORTS)[-1] == "rekognition"  # started after ingest
+    order = list(SERVICE_PORTS)
+    assert order.index("rekognition") > order.index("ingest")  # started after ingest
     assert rek.ports == (50056, 50057) and env["LINEUP_HTTP_PORT"] == "50057"
     assert env["LINEUP_SESSION_SIGNING_KEY"] == ingest_env["LINEUP_SESSION_SIGNING_KEY"] == session_signing_key()
     assert env["LINEUP_INGEST_URL"] == "127.0.0.1:50051" and "LINEUP_BOOTSTRAP_ADMIN_KEY" not in env

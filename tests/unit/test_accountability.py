@@ -112,7 +112,7 @@ def _public_methods() -> list[str]:
 
 def test_every_public_rpc_has_a_role_rule_and_unknown_methods_are_refused() -> None:
     methods = _public_methods()
-    assert len(methods) == 22 + 10 + 2 + 5 + 2  # FaceSearch, Admin, Audit, Review, Sessions
+    assert len(methods) == 22 + 10 + 2 + 5 + 3  # FaceSearch, Admin, Audit, Review, Sessions
     assert set(methods) == set(roles.METHOD_ROLES)
     with pytest.raises(PermissionDenied):
         roles.authorize("/lineup.v1.Search/SearchVectors", Principal("k", "a", roles=ALL))

@@ -31,11 +31,12 @@ import grpc
 
 from lineup.client import DEFAULT_ENDPOINT, Client
 from lineup.v1 import audit_pb2, common_pb2, face_search_pb2, review_pb2
-from lineup.v1.admin_pb2 import ROLE_REVIEWER
+from lineup.v1.admin_pb2 import ROLE_AUDITOR, ROLE_REVIEWER, ROLE_SEARCHER
 from lineup_tools.cli import render
 from lineup_tools.cli.bulk import IndexItem, index_files
-from lineup_tools.devstack.accounts import local_client
-from lineup_tools.devstack.services import grpc_serving
+from lineup_tools.devstack.accounts import local_client, mint_key
+from lineup_tools.devstack.base import stack_paths
+from lineup_tools.devstack.services import HOST, HTTP_PORT_OFFSET, SERVICE_PORTS, grpc_serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
@@ -241,6 +242,26 @@ def accountability(client: Client, context: common_pb2.SearchContext, examiners:
     return lines
 
 
+def console_sign_ins(agency: str, endpoint: str) -> list[str]:
+    """Keys for the examiner console (a searcher, two examiners, an auditor of the demo agency), written to a
+    file only this user can read (never printed: a key on a terminal ends up in scroll-back and screen shares)."""
+    if not grpc_serving(f"{HOST}:{SERVICE_PORTS['console']}"):
+        return ["the examiner console is not running: `python -m lineup_tools.devstack services up console`"]
+    people = [("searcher", "lineup-demo", [ROLE_SEARCHER]),
+              ("examiner", "lineup-demo examiner 1", [ROLE_REVIEWER]),
+              ("examiner", "lineup-demo examiner 2", [ROLE_REVIEWER]),
+              ("auditor", "lineup-demo auditor", [ROLE_AUDITOR])]
+    path = stack_paths().state_dir / "secrets" / "console-keys.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"# API keys of agency {agency} for the examiner console (sign in with one)\n")
+        for role, holder, roles in people:
+            out.write(f"{role:<9} {holder:<24} {mint_key(agency, endpoint=endpoint, holder=holder, roles=roles)}\n")
+    return [f"examiner console: http://{HOST}:{SERVICE_PORTS['console'] + HTTP_PORT_OFFSET}/ (docs/console.md)",
+            f"  sign in with a key from {path} (a searcher, two examiners and an auditor of agency {agency})"]
+
+
 def summarize(outcomes: Sequence[ProbeOutcome], groups: Sequence[tuple[Path, str, list[str]]],
               meaningful: bool) -> list[str]:
     """One row per probe (who it shows, who came first, the trace id), then the group photos and the count."""
@@ -366,6 +387,10 @@ def run(args: argparse.Namespace, plan: Plan) -> int:
     print(f"enrolled {summary.faces_indexed} face(s) from {len(plan.gallery)} photo(s) ({len(summary.failed)} "
           f"failed); {len(plan.probes) + len(plan.group_photos)} searches; {time.monotonic() - t0:.0f} s in all")
     print("Every candidate above is an investigative lead for human review, not an identification.")
+    if not args.api_key:
+        heading("review the candidates in the examiner console")
+        for line in console_sign_ins(args.agency, args.endpoint):
+            print(line)
     failed = summary.failed or any(o.error for o in outcomes)
     return 1 if failed else 0
 

@@ -54,6 +54,10 @@ class AuditDraft:
     owner_agency_id: str = ""
     grant_id: str = ""
     probe_image_sha256: str = ""
+    #: the stored search a call concerns (reading its review or images, deciding on it): so the case's and the
+    #: search's trail include who looked and who decided, not only the search itself
+    case_id: str = ""
+    search_id: str = ""
     erasure: audit_pb2.ErasureReceipt | None = None
     details: dict[str, str] = field(default_factory=dict)
 
@@ -151,6 +155,8 @@ def build_records(*, method: str, principal: Principal | None, request: Message 
         probe = getattr(response, "probe_image_sha256", "")
         if probe and not rec.probe_image_sha256:
             rec.probe_image_sha256 = probe
+    rec.case_id = rec.case_id or draft.case_id
+    rec.search_id = rec.search_id or draft.search_id
     if draft.erasure is not None:
         rec.erasure.CopyFrom(draft.erasure)
     bound_record(rec)

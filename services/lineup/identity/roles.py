@@ -41,6 +41,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     # which searcher and whether auditors: decided per search by ingest.evidence
     **_rows(_REV, (REVIEWER, AUDITOR, SEARCHER), "GetProbeImage", "GetCandidateImage"),
     **_rows(_SES, (ADMIN, ENROLLER, SEARCHER), "CreateSession", "RevokeSession"),
+    **_rows(_SES, AGENCY_ROLES, "GetCallerIdentity"),
 }
 
 

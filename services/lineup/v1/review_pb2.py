@@ -24,45 +24,46 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from lineup.v1 import common_pb2 as lineup_dot_v1_dot_common__pb2
+from lineup.v1 import face_search_pb2 as lineup_dot_v1_dot_face__search__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lineup/v1/review.proto\x12\tlineup.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16lineup/v1/common.proto\"X\n\x14GetProbeImageRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x13\n\x0bwhole_photo\x18\x02 \x01(\x08\x12\x18\n\x10probe_face_index\x18\x03 \x01(\x05\"V\n\x18GetCandidateImageRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x16\n\x0eoriginal_photo\x18\x03 \x01(\x08\"P\n\x0c\x45videnceFace\x12\x12\n\nface_index\x18\x01 \x01(\x05\x12,\n\x0c\x62ounding_box\x18\x02 \x01(\x0b\x32\x16.lineup.v1.BoundingBox\"\x80\x01\n\rEvidenceImage\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12&\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32\x17.lineup.v1.EvidenceFace\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x05 \x01(\t\"\xa5\x01\n\x0bReviewEntry\x12\x17\n\x0freviewer_key_id\x18\x01 \x01(\t\x12\x17\n\x0freviewer_holder\x18\x02 \x01(\t\x12+\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x19.lineup.v1.ReviewDecision\x12\r\n\x05notes\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x01\n\x0f\x43\x61ndidateReview\x12\x18\n\x10probe_face_index\x18\x01 \x01(\x05\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x0c\n\x04rank\x18\x03 \x01(\x05\x12$\n\x05score\x18\x04 \x01(\x0b\x32\x15.lineup.v1.MatchScore\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.lineup.v1.CandidateReviewState\x12\'\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x16.lineup.v1.ReviewEntry\"\x91\x01\n\x15RecordDecisionRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x18\n\x10probe_face_index\x18\x02 \x01(\x05\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x03 \x01(\t\x12+\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x19.lineup.v1.ReviewDecision\x12\r\n\x05notes\x18\x05 \x01(\t\"G\n\x16RecordDecisionResponse\x12-\n\tcandidate\x18\x01 \x01(\x0b\x32\x1a.lineup.v1.CandidateReview\"+\n\x16GetSearchReviewRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\"\x9e\x01\n\x17GetSearchReviewResponse\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12)\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x18.lineup.v1.SearchContext\x12.\n\ncandidates\x18\x04 \x03(\x0b\x32\x1a.lineup.v1.CandidateReview\"L\n\x13ListSearchesRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12$\n\x04page\x18\x02 \x01(\x0b\x32\x16.lineup.v1.PageRequest\"\xc0\x01\n\rSearchSummary\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12)\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x18.lineup.v1.SearchContext\x12\x17\n\x0f\x63\x61ndidate_count\x18\x04 \x01(\x05\x12\x17\n\x0f\x63onfirmed_leads\x18\x05 \x01(\x05\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x14ListSearchesResponse\x12*\n\x08searches\x18\x01 \x03(\x0b\x32\x18.lineup.v1.SearchSummary\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.lineup.v1.PageResponse*\x97\x01\n\x0eReviewDecision\x12\x1f\n\x1bREVIEW_DECISION_UNSPECIFIED\x10\x00\x12!\n\x1dREVIEW_DECISION_POSSIBLE_LEAD\x10\x01\x12\x1f\n\x1bREVIEW_DECISION_NOT_A_MATCH\x10\x02\x12 \n\x1cREVIEW_DECISION_INCONCLUSIVE\x10\x03*\xdb\x02\n\x14\x43\x61ndidateReviewState\x12&\n\"CANDIDATE_REVIEW_STATE_UNSPECIFIED\x10\x00\x12%\n!CANDIDATE_REVIEW_STATE_UNREVIEWED\x10\x01\x12\x30\n,CANDIDATE_REVIEW_STATE_PENDING_SECOND_REVIEW\x10\x02\x12)\n%CANDIDATE_REVIEW_STATE_CONFIRMED_LEAD\x10\x03\x12&\n\"CANDIDATE_REVIEW_STATE_NOT_A_MATCH\x10\x04\x12\'\n#CANDIDATE_REVIEW_STATE_INCONCLUSIVE\x10\x05\x12#\n\x1f\x43\x41NDIDATE_REVIEW_STATE_DISPUTED\x10\x06\x12!\n\x1d\x43\x41NDIDATE_REVIEW_STATE_ERASED\x10\x07\x32\xaa\x03\n\x06Review\x12U\n\x0eRecordDecision\x12 .lineup.v1.RecordDecisionRequest\x1a!.lineup.v1.RecordDecisionResponse\x12X\n\x0fGetSearchReview\x12!.lineup.v1.GetSearchReviewRequest\x1a\".lineup.v1.GetSearchReviewResponse\x12O\n\x0cListSearches\x12\x1e.lineup.v1.ListSearchesRequest\x1a\x1f.lineup.v1.ListSearchesResponse\x12J\n\rGetProbeImage\x12\x1f.lineup.v1.GetProbeImageRequest\x1a\x18.lineup.v1.EvidenceImage\x12R\n\x11GetCandidateImage\x12#.lineup.v1.GetCandidateImageRequest\x1a\x18.lineup.v1.EvidenceImageb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16lineup/v1/review.proto\x12\tlineup.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16lineup/v1/common.proto\x1a\x1blineup/v1/face_search.proto\"X\n\x14GetProbeImageRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x13\n\x0bwhole_photo\x18\x02 \x01(\x08\x12\x18\n\x10probe_face_index\x18\x03 \x01(\x05\"V\n\x18GetCandidateImageRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x16\n\x0eoriginal_photo\x18\x03 \x01(\x08\"P\n\x0c\x45videnceFace\x12\x12\n\nface_index\x18\x01 \x01(\x05\x12,\n\x0c\x62ounding_box\x18\x02 \x01(\x0b\x32\x16.lineup.v1.BoundingBox\"\x80\x01\n\rEvidenceImage\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12&\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32\x17.lineup.v1.EvidenceFace\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x05 \x01(\t\"\xa5\x01\n\x0bReviewEntry\x12\x17\n\x0freviewer_key_id\x18\x01 \x01(\t\x12\x17\n\x0freviewer_holder\x18\x02 \x01(\t\x12+\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32\x19.lineup.v1.ReviewDecision\x12\r\n\x05notes\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x01\n\x0f\x43\x61ndidateReview\x12\x18\n\x10probe_face_index\x18\x01 \x01(\x05\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x02 \x01(\t\x12\x0c\n\x04rank\x18\x03 \x01(\x05\x12$\n\x05score\x18\x04 \x01(\x0b\x32\x15.lineup.v1.MatchScore\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.lineup.v1.CandidateReviewState\x12\'\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x16.lineup.v1.ReviewEntry\"\x91\x01\n\x15RecordDecisionRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x18\n\x10probe_face_index\x18\x02 \x01(\x05\x12\x0f\n\x07\x66\x61\x63\x65_id\x18\x03 \x01(\t\x12+\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x19.lineup.v1.ReviewDecision\x12\r\n\x05notes\x18\x05 \x01(\t\"G\n\x16RecordDecisionResponse\x12-\n\tcandidate\x18\x01 \x01(\x0b\x32\x1a.lineup.v1.CandidateReview\"+\n\x16GetSearchReviewRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\"\xdb\x02\n\x17GetSearchReviewResponse\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12)\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x18.lineup.v1.SearchContext\x12.\n\ncandidates\x18\x04 \x03(\x0b\x32\x1a.lineup.v1.CandidateReview\x12/\n\nprovenance\x18\x05 \x01(\x0b\x32\x1b.lineup.v1.SearchProvenance\x12,\n\x0bprobe_faces\x18\x06 \x03(\x0b\x32\x17.lineup.v1.EvidenceFace\x12\x17\n\x0fsearcher_holder\x18\x07 \x01(\t\x12(\n\x04time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63\x61ller_ran_search\x18\t \x01(\x08\"L\n\x13ListSearchesRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12$\n\x04page\x18\x02 \x01(\x0b\x32\x16.lineup.v1.PageRequest\"\x85\x02\n\rSearchSummary\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x15\n\rcollection_id\x18\x02 \x01(\t\x12)\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x18.lineup.v1.SearchContext\x12\x17\n\x0f\x63\x61ndidate_count\x18\x04 \x01(\x05\x12\x17\n\x0f\x63onfirmed_leads\x18\x05 \x01(\x05\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nunreviewed\x18\x07 \x01(\x05\x12\x1d\n\x15pending_second_review\x18\x08 \x01(\x05\x12\x10\n\x08\x64isputed\x18\t \x01(\x05\"i\n\x14ListSearchesResponse\x12*\n\x08searches\x18\x01 \x03(\x0b\x32\x18.lineup.v1.SearchSummary\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.lineup.v1.PageResponse*\x97\x01\n\x0eReviewDecision\x12\x1f\n\x1bREVIEW_DECISION_UNSPECIFIED\x10\x00\x12!\n\x1dREVIEW_DECISION_POSSIBLE_LEAD\x10\x01\x12\x1f\n\x1bREVIEW_DECISION_NOT_A_MATCH\x10\x02\x12 \n\x1cREVIEW_DECISION_INCONCLUSIVE\x10\x03*\xdb\x02\n\x14\x43\x61ndidateReviewState\x12&\n\"CANDIDATE_REVIEW_STATE_UNSPECIFIED\x10\x00\x12%\n!CANDIDATE_REVIEW_STATE_UNREVIEWED\x10\x01\x12\x30\n,CANDIDATE_REVIEW_STATE_PENDING_SECOND_REVIEW\x10\x02\x12)\n%CANDIDATE_REVIEW_STATE_CONFIRMED_LEAD\x10\x03\x12&\n\"CANDIDATE_REVIEW_STATE_NOT_A_MATCH\x10\x04\x12\'\n#CANDIDATE_REVIEW_STATE_INCONCLUSIVE\x10\x05\x12#\n\x1f\x43\x41NDIDATE_REVIEW_STATE_DISPUTED\x10\x06\x12!\n\x1d\x43\x41NDIDATE_REVIEW_STATE_ERASED\x10\x07\x32\xaa\x03\n\x06Review\x12U\n\x0eRecordDecision\x12 .lineup.v1.RecordDecisionRequest\x1a!.lineup.v1.RecordDecisionResponse\x12X\n\x0fGetSearchReview\x12!.lineup.v1.GetSearchReviewRequest\x1a\".lineup.v1.GetSearchReviewResponse\x12O\n\x0cListSearches\x12\x1e.lineup.v1.ListSearchesRequest\x1a\x1f.lineup.v1.ListSearchesResponse\x12J\n\rGetProbeImage\x12\x1f.lineup.v1.GetProbeImageRequest\x1a\x18.lineup.v1.EvidenceImage\x12R\n\x11GetCandidateImage\x12#.lineup.v1.GetCandidateImageRequest\x1a\x18.lineup.v1.EvidenceImageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lineup.v1.review_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REVIEWDECISION']._serialized_start=1665
-  _globals['_REVIEWDECISION']._serialized_end=1816
-  _globals['_CANDIDATEREVIEWSTATE']._serialized_start=1819
-  _globals['_CANDIDATEREVIEWSTATE']._serialized_end=2166
-  _globals['_GETPROBEIMAGEREQUEST']._serialized_start=94
-  _globals['_GETPROBEIMAGEREQUEST']._serialized_end=182
-  _globals['_GETCANDIDATEIMAGEREQUEST']._serialized_start=184
-  _globals['_GETCANDIDATEIMAGEREQUEST']._serialized_end=270
-  _globals['_EVIDENCEFACE']._serialized_start=272
-  _globals['_EVIDENCEFACE']._serialized_end=352
-  _globals['_EVIDENCEIMAGE']._serialized_start=355
-  _globals['_EVIDENCEIMAGE']._serialized_end=483
-  _globals['_REVIEWENTRY']._serialized_start=486
-  _globals['_REVIEWENTRY']._serialized_end=651
-  _globals['_CANDIDATEREVIEW']._serialized_start=654
-  _globals['_CANDIDATEREVIEW']._serialized_end=855
-  _globals['_RECORDDECISIONREQUEST']._serialized_start=858
-  _globals['_RECORDDECISIONREQUEST']._serialized_end=1003
-  _globals['_RECORDDECISIONRESPONSE']._serialized_start=1005
-  _globals['_RECORDDECISIONRESPONSE']._serialized_end=1076
-  _globals['_GETSEARCHREVIEWREQUEST']._serialized_start=1078
-  _globals['_GETSEARCHREVIEWREQUEST']._serialized_end=1121
-  _globals['_GETSEARCHREVIEWRESPONSE']._serialized_start=1124
-  _globals['_GETSEARCHREVIEWRESPONSE']._serialized_end=1282
-  _globals['_LISTSEARCHESREQUEST']._serialized_start=1284
-  _globals['_LISTSEARCHESREQUEST']._serialized_end=1360
-  _globals['_SEARCHSUMMARY']._serialized_start=1363
-  _globals['_SEARCHSUMMARY']._serialized_end=1555
-  _globals['_LISTSEARCHESRESPONSE']._serialized_start=1557
-  _globals['_LISTSEARCHESRESPONSE']._serialized_end=1662
-  _globals['_REVIEW']._serialized_start=2169
-  _globals['_REVIEW']._serialized_end=2595
+  _globals['_REVIEWDECISION']._serialized_start=1952
+  _globals['_REVIEWDECISION']._serialized_end=2103
+  _globals['_CANDIDATEREVIEWSTATE']._serialized_start=2106
+  _globals['_CANDIDATEREVIEWSTATE']._serialized_end=2453
+  _globals['_GETPROBEIMAGEREQUEST']._serialized_start=123
+  _globals['_GETPROBEIMAGEREQUEST']._serialized_end=211
+  _globals['_GETCANDIDATEIMAGEREQUEST']._serialized_start=213
+  _globals['_GETCANDIDATEIMAGEREQUEST']._serialized_end=299
+  _globals['_EVIDENCEFACE']._serialized_start=301
+  _globals['_EVIDENCEFACE']._serialized_end=381
+  _globals['_EVIDENCEIMAGE']._serialized_start=384
+  _globals['_EVIDENCEIMAGE']._serialized_end=512
+  _globals['_REVIEWENTRY']._serialized_start=515
+  _globals['_REVIEWENTRY']._serialized_end=680
+  _globals['_CANDIDATEREVIEW']._serialized_start=683
+  _globals['_CANDIDATEREVIEW']._serialized_end=884
+  _globals['_RECORDDECISIONREQUEST']._serialized_start=887
+  _globals['_RECORDDECISIONREQUEST']._serialized_end=1032
+  _globals['_RECORDDECISIONRESPONSE']._serialized_start=1034
+  _globals['_RECORDDECISIONRESPONSE']._serialized_end=1105
+  _globals['_GETSEARCHREVIEWREQUEST']._serialized_start=1107
+  _globals['_GETSEARCHREVIEWREQUEST']._serialized_end=1150
+  _globals['_GETSEARCHREVIEWRESPONSE']._serialized_start=1153
+  _globals['_GETSEARCHREVIEWRESPONSE']._serialized_end=1500
+  _globals['_LISTSEARCHESREQUEST']._serialized_start=1502
+  _globals['_LISTSEARCHESREQUEST']._serialized_end=1578
+  _globals['_SEARCHSUMMARY']._serialized_start=1581
+  _globals['_SEARCHSUMMARY']._serialized_end=1842
+  _globals['_LISTSEARCHESRESPONSE']._serialized_start=1844
+  _globals['_LISTSEARCHESRESPONSE']._serialized_end=1949
+  _globals['_REVIEW']._serialized_start=2456
+  _globals['_REVIEW']._serialized_end=2882
 # @@protoc_insertion_point(module_scope)

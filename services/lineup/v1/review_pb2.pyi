@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from lineup.v1 import common_pb2 as _common_pb2
+from lineup.v1 import face_search_pb2 as _face_search_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -140,16 +141,26 @@ class GetSearchReviewRequest(_message.Message):
     def __init__(self, search_id: _Optional[str] = ...) -> None: ...
 
 class GetSearchReviewResponse(_message.Message):
-    __slots__ = ("search_id", "collection_id", "context", "candidates")
+    __slots__ = ("search_id", "collection_id", "context", "candidates", "provenance", "probe_faces", "searcher_holder", "time", "caller_ran_search")
     SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    PROBE_FACES_FIELD_NUMBER: _ClassVar[int]
+    SEARCHER_HOLDER_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    CALLER_RAN_SEARCH_FIELD_NUMBER: _ClassVar[int]
     search_id: str
     collection_id: str
     context: _common_pb2.SearchContext
     candidates: _containers.RepeatedCompositeFieldContainer[CandidateReview]
-    def __init__(self, search_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., context: _Optional[_Union[_common_pb2.SearchContext, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[CandidateReview, _Mapping]]] = ...) -> None: ...
+    provenance: _face_search_pb2.SearchProvenance
+    probe_faces: _containers.RepeatedCompositeFieldContainer[EvidenceFace]
+    searcher_holder: str
+    time: _timestamp_pb2.Timestamp
+    caller_ran_search: bool
+    def __init__(self, search_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., context: _Optional[_Union[_common_pb2.SearchContext, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[CandidateReview, _Mapping]]] = ..., provenance: _Optional[_Union[_face_search_pb2.SearchProvenance, _Mapping]] = ..., probe_faces: _Optional[_Iterable[_Union[EvidenceFace, _Mapping]]] = ..., searcher_holder: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., caller_ran_search: _Optional[bool] = ...) -> None: ...
 
 class ListSearchesRequest(_message.Message):
     __slots__ = ("case_id", "page")
@@ -160,20 +171,26 @@ class ListSearchesRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ...) -> None: ...
 
 class SearchSummary(_message.Message):
-    __slots__ = ("search_id", "collection_id", "context", "candidate_count", "confirmed_leads", "time")
+    __slots__ = ("search_id", "collection_id", "context", "candidate_count", "confirmed_leads", "time", "unreviewed", "pending_second_review", "disputed")
     SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_COUNT_FIELD_NUMBER: _ClassVar[int]
     CONFIRMED_LEADS_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    UNREVIEWED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_SECOND_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_FIELD_NUMBER: _ClassVar[int]
     search_id: str
     collection_id: str
     context: _common_pb2.SearchContext
     candidate_count: int
     confirmed_leads: int
     time: _timestamp_pb2.Timestamp
-    def __init__(self, search_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., context: _Optional[_Union[_common_pb2.SearchContext, _Mapping]] = ..., candidate_count: _Optional[int] = ..., confirmed_leads: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    unreviewed: int
+    pending_second_review: int
+    disputed: int
+    def __init__(self, search_id: _Optional[str] = ..., collection_id: _Optional[str] = ..., context: _Optional[_Union[_common_pb2.SearchContext, _Mapping]] = ..., candidate_count: _Optional[int] = ..., confirmed_leads: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unreviewed: _Optional[int] = ..., pending_second_review: _Optional[int] = ..., disputed: _Optional[int] = ...) -> None: ...
 
 class ListSearchesResponse(_message.Message):
     __slots__ = ("searches", "page")

@@ -66,3 +66,23 @@ class RevokeSessionResponse(_message.Message):
     SESSION_FIELD_NUMBER: _ClassVar[int]
     session: Session
     def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+
+class GetCallerIdentityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetCallerIdentityResponse(_message.Message):
+    __slots__ = ("agency_id", "agency_display_name", "key_id", "holder", "roles", "policy")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    agency_display_name: str
+    key_id: str
+    holder: str
+    roles: _containers.RepeatedScalarFieldContainer[_admin_pb2.Role]
+    policy: _admin_pb2.AgencyPolicy
+    def __init__(self, agency_id: _Optional[str] = ..., agency_display_name: _Optional[str] = ..., key_id: _Optional[str] = ..., holder: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[_admin_pb2.Role, str]]] = ..., policy: _Optional[_Union[_admin_pb2.AgencyPolicy, _Mapping]] = ...) -> None: ...

@@ -44,6 +44,11 @@ class SessionsStub:
                 request_serializer=lineup_dot_v1_dot_session__pb2.RevokeSessionRequest.SerializeToString,
                 response_deserializer=lineup_dot_v1_dot_session__pb2.RevokeSessionResponse.FromString,
                 _registered_method=True)
+        self.GetCallerIdentity = channel.unary_unary(
+                '/lineup.v1.Sessions/GetCallerIdentity',
+                request_serializer=lineup_dot_v1_dot_session__pb2.GetCallerIdentityRequest.SerializeToString,
+                response_deserializer=lineup_dot_v1_dot_session__pb2.GetCallerIdentityResponse.FromString,
+                _registered_method=True)
 
 
 class SessionsServicer:
@@ -61,6 +66,14 @@ class SessionsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCallerIdentity(self, request, context):
+        """Who the calling API key is: its agency, holder and roles, and the agency's search policy (the purposes a
+        search may give). The examiner console calls it at sign-in to check the key and show what it may do.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +86,11 @@ def add_SessionsServicer_to_server(servicer, server):
                     servicer.RevokeSession,
                     request_deserializer=lineup_dot_v1_dot_session__pb2.RevokeSessionRequest.FromString,
                     response_serializer=lineup_dot_v1_dot_session__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'GetCallerIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallerIdentity,
+                    request_deserializer=lineup_dot_v1_dot_session__pb2.GetCallerIdentityRequest.FromString,
+                    response_serializer=lineup_dot_v1_dot_session__pb2.GetCallerIdentityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +147,33 @@ class Sessions:
             '/lineup.v1.Sessions/RevokeSession',
             lineup_dot_v1_dot_session__pb2.RevokeSessionRequest.SerializeToString,
             lineup_dot_v1_dot_session__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallerIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lineup.v1.Sessions/GetCallerIdentity',
+            lineup_dot_v1_dot_session__pb2.GetCallerIdentityRequest.SerializeToString,
+            lineup_dot_v1_dot_session__pb2.GetCallerIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,8 +30,9 @@ from lineup_tools.devstack.minio import credentials
 #: service -> base gRPC port, in start order: downstream first, so each stage's consumer is listening
 #: before anything can publish to it, and the front door (ingest) comes last.
 SERVICE_PORTS: dict[str, int] = {"search": 50054, "embedding": 50053, "detection": 50052, "audit": 50055,
-                                  "ingest": 50051, "rekognition": 50056}
-#: the Rekognition endpoint's HTTP port is its (health-only) gRPC port + 1
+                                  "ingest": 50051, "rekognition": 50056, "console": 50058}
+#: services with an HTTP port beside their (health-only) gRPC port: the HTTP port is the gRPC port + 1
+HTTP_SERVICES = ("rekognition", "console")
 HTTP_PORT_OFFSET = 1
 REPLICA_PORT_STEP = 10
 MAX_REPLICA = 50
@@ -82,7 +83,7 @@ class ServiceProcess(Component):
         self.replica = replica
         self.name = service if replica == 1 else f"{service}@{replica}"
         self.port = replica_port(service, replica)
-        self.ports = (self.port, self.port + HTTP_PORT_OFFSET) if service == "rekognition" else (self.port,)
+        self.ports = (self.port, self.port + HTTP_PORT_OFFSET) if service in HTTP_SERVICES else (self.port,)
 
     @property
     def target(self) -> str:
@@ -111,9 +112,12 @@ class ServiceProcess(Component):
             env.setdefault("LINEUP_BOOTSTRAP_ADMIN_KEY", bootstrap_key(self.paths))
         if self.service in ("ingest", "rekognition"):
             env.setdefault("LINEUP_SESSION_SIGNING_KEY", session_signing_key(self.paths))
-        if self.service == "rekognition":
+        if self.service in HTTP_SERVICES:
             env["LINEUP_HTTP_PORT"] = str(self.port + HTTP_PORT_OFFSET)
             env.setdefault("LINEUP_INGEST_URL", f"{HOST}:{SERVICE_PORTS['ingest']}")
+        if self.service == "console":  # it holds no credential of its own: each person's key is theirs
+            for secret in ("LINEUP_INTERNAL_TOKEN", "LINEUP_MINIO_ACCESS_KEY", "LINEUP_MINIO_SECRET_KEY"):
+                env.pop(secret, None)
         env["LINEUP_GRPC_PORT"] = str(self.port)
         env["LINEUP_REPLICA"] = str(self.replica)  # informational; unknown LINEUP_* are ignored by settings
         env.setdefault("PYTHONUNBUFFERED", "1")

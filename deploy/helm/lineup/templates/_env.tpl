@@ -30,10 +30,13 @@ Secrets are not here: they are `env` entries with secretKeyRef in the Deployment
 {{- $_ := set $env "LINEUP_HEALTH_PORT" (toString $root.Values.tls.healthPort) }}
 {{- end }}
 {{- end }}
-{{- if eq $name "rekognition" }}
+{{- if has $name (list "rekognition" "console") }}
 {{- $_ := set $env "LINEUP_HTTP_HOST" "0.0.0.0" }}
 {{- $_ := set $env "LINEUP_HTTP_PORT" (toString $svc.httpPort) }}
 {{- $_ := set $env "LINEUP_INGEST_URL" (printf "%s:%v" (include "lineup.name" (list $root "ingest")) $root.Values.services.ingest.port) }}
+{{- end }}
+{{- if and (eq $name "console") $root.Values.tls.enabled }}
+{{- $_ := set $env "LINEUP_INGEST_TLS_CA_FILE" "/etc/lineup/tls/ca.crt" }}
 {{- end }}
 {{- if or (eq $name "detection") (eq $name "embedding") }}
 {{- $_ := set $env "LINEUP_TRITON_URL" (include "lineup.tritonUrl" $root) }}
@@ -49,7 +52,7 @@ Secrets are not here: they are `env` entries with secretKeyRef in the Deployment
 
 {{/* The services in a fixed order, so renders are stable. */}}
 {{- define "lineup.serviceNames" -}}
-ingest detection embedding search audit rekognition
+ingest detection embedding search audit rekognition console
 {{- end -}}
 
 {{/*
