@@ -16,7 +16,7 @@ from console.settings import ConsoleSettings
 from console.web import ConsoleApp, Handler
 from lineup.auth import HealthOnlyAuthenticator
 from lineup.grpcserver import ServiceServer
-from lineup.httpserver import BoundedThreads, HttpWorker
+from lineup.httpserver import BoundedThreads, ConnectionDeadline, HttpWorker
 from lineup.service import run_service
 
 GET, POST = ("GET",), ("POST",)
@@ -33,11 +33,10 @@ ROUTES: dict[str, tuple[str, tuple[str, ...], Handler]] = {
     "image_probe_face": ("/searches/<search_id>/probe/<int:index>.png", GET, images.probe_face),
     "image_candidate": ("/searches/<search_id>/candidates/<face_id>", GET, images.candidate),
     "audit": ("/audit", GET, pages.audit),
-    "static": ("/static/<name>", GET, pages.home),  # served by ConsoleApp itself
 }
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _QuietHandler(ConnectionDeadline, WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Request lines would carry search ids and filters into stderr; the audit trail records the calls."""
 
@@ -50,7 +49,9 @@ def build(settings: ConsoleSettings) -> ServiceServer:
     api = LineupApi(settings.ingest_url, settings.call_timeout_s, settings.ingest_tls_ca_file)
     sessions = SessionStore(settings.session_idle_s, settings.session_max_s, settings.max_sessions)
     app = ConsoleApp(settings, api, sessions, ROUTES)
-    httpd = _Server((settings.http_host, settings.http_port), _QuietHandler)
+    # a connection may last as long as its slowest page (a search) and a minute to upload and read it
+    handler = type("ConsoleHandler", (_QuietHandler,), {"deadline_s": settings.call_timeout_s + 60})
+    httpd = _Server((settings.http_host, settings.http_port), handler)
     httpd.limit_threads(settings.http_max_threads)
     httpd.set_app(app)
     http = HttpWorker(httpd, "examiner console")

@@ -10,8 +10,9 @@ the image types ingest stores.
 from __future__ import annotations
 
 import io
+import threading
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 from werkzeug.wrappers import Response
 
 from console.api import ApiError
@@ -22,6 +23,14 @@ from lineup.v1 import review_pb2
 _TYPES = {"image/png", "image/jpeg", "image/webp"}
 #: the probe as shown: at most this many pixels on its longer side (the enlarged view shows this size)
 PROBE_MAX_SIDE = 1600
+#: a probe can be as large as ingest accepts (64 MP: ~200 MB decoded); one is drawn at a time, so a few
+#: examiners opening large probes at once cannot exhaust the pod's memory (the others wait their turn)
+_DRAWING = threading.BoundedSemaphore(1)
+#: EXIF orientation -> the transpose that makes the photo upright (as ImageOps.exif_transpose, which the
+#: detector applies before it measures the boxes)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
 
 
 def _image(data: bytes, content_type: str) -> Response:
@@ -56,12 +65,11 @@ def probe_photo(v: Visit, search_id: str) -> Response:
         got = v.call("Review", "GetProbeImage", review_pb2.GetProbeImageRequest(search_id=search_id, whole_photo=True))
     except ApiError as exc:
         return _unavailable(exc)
-    with Image.open(io.BytesIO(got.image)) as opened:
-        photo = ImageOps.exif_transpose(opened).convert("RGB")
-    photo.thumbnail((PROBE_MAX_SIDE, PROBE_MAX_SIDE))
+    with _DRAWING:
+        photo = _shrunk(got.image, v.max_image_pixels)
     draw = ImageDraw.Draw(photo)
     w, h = photo.size
-    line = max(2, round(max(w, h) / 300))
+    line = max(3, round(max(w, h) / 250))
     size = max(14, round(max(w, h) / 40))
     font = ImageFont.load_default(size=size)
     for face in got.faces:
@@ -77,6 +85,20 @@ def probe_photo(v: Visit, search_id: str) -> Response:
     out = io.BytesIO()
     photo.save(out, "PNG")
     return _image(out.getvalue(), "image/png")
+
+
+def _shrunk(data: bytes, max_pixels: int) -> Image.Image:
+    """The stored probe, upright and at most PROBE_MAX_SIDE on its longer side, decoded as cheaply as its format
+    allows (a JPEG at reduced scale); refused before decoding when larger than the deployment's image cap."""
+    with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP"]) as opened:
+        if opened.width * opened.height > max_pixels:
+            raise PageError("the probe photo is larger than this deployment shows", 502)
+        orientation = opened.getexif().get(0x0112, 1)
+        opened.draft("RGB", (PROBE_MAX_SIDE, PROBE_MAX_SIDE))
+        opened.thumbnail((PROBE_MAX_SIDE, PROBE_MAX_SIDE))
+        small = opened.convert("RGB")
+    method = _UPRIGHT.get(orientation)
+    return small.transpose(method) if method is not None else small
 
 
 def probe_face(v: Visit, search_id: str, index: int) -> Response:

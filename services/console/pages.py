@@ -9,6 +9,8 @@ come from someone else.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +20,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from console.api import ApiError
-from console.sessions import Session
+from console.sessions import ConsoleFull, Session
 from console.web import ConsoleApp, PageError, Visit, local_path
 from lineup.identity.holders import person_of
 from lineup.identity.roles import AUDITOR, METHOD_ROLES, REVIEWER, SEARCHER
@@ -44,8 +46,9 @@ STATE_WORDS = {S.CANDIDATE_REVIEW_STATE_UNREVIEWED: "not reviewed yet",
 LEAD_NOTICE = ("Investigative lead only. A candidate is not an identification: it needs independent "
                "confirmation by other means, and two examiners' review here, before anyone acts on it.")
 NOTES_MAX = 2000
-PAGE_SIZE = 200
 MAX_LISTED = 1000
+#: how long one chain verification is shown before the Audit page verifies again (it reads the whole chain)
+CHAIN_FRESH_S = 60.0
 OPERATIONS = sorted(m.removeprefix("/") for m in METHOD_ROLES)
 
 
@@ -89,7 +92,12 @@ def signin(app: ConsoleApp, request: Request, session: Session | None) -> Respon
         return app.page(request, session, "signin.html", status=403, next=target,
                         error="The console is for searchers, reviewers and auditors; this key holds none of those "
                               "roles.")
-    signed = app.sessions.sign_in(session, key, me)
+    try:
+        signed = app.sessions.sign_in(session, key, me)
+    except ConsoleFull:
+        return app.page(request, session, "signin.html", status=503, next=target,
+                        error="The console has as many people signed in as it is configured for. Try again in a "
+                              "few minutes, or ask your operator to raise LINEUP_MAX_SESSIONS.")
     return app.set_cookie(redirect(target, 303), signed)
 
 
@@ -117,15 +125,10 @@ class Case:
 def cases(v: Visit) -> Response:
     need(v, SEARCHER, REVIEWER, AUDITOR)
     wanted = v.request.args.get("case", "").strip()[:128]
-    found: list[Any] = []
-    token = ""
-    while len(found) < MAX_LISTED:
-        resp = v.call("Review", "ListSearches", review_pb2.ListSearchesRequest(
-            case_id=wanted, page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token)))
-        found += resp.searches
-        token = resp.page.next_page_token
-        if not token:
-            break
+    # one page: each ListSearches reads every search record of the agency, so the page asks once
+    resp = v.call("Review", "ListSearches", review_pb2.ListSearchesRequest(
+        case_id=wanted, page=common_pb2.PageRequest(page_size=MAX_LISTED)))
+    found, token = list(resp.searches), resp.page.next_page_token
     groups: dict[str, Case] = {}
     for s in found:  # newest first, so each case is placed by its newest search
         groups.setdefault(s.context.case_id, Case(s.context.case_id)).searches.append(s)
@@ -211,7 +214,6 @@ def _collections(v: Visit) -> list[tuple[str, str]]:
     out = []
     for c in resp.collections:
         if c.granted:
-            label = f"{c.collection_id} (granted by {c.owner_agency_id})"
             label = f"{c.collection_id} (granted by {c.owner_agency_id})"
             out.append((f"{c.owner_agency_id}/{c.collection_id}", label))
         else:
@@ -308,8 +310,27 @@ def audit(v: Visit) -> Response:
         if ts is not None:
             getattr(query, f"{name}_time").CopyFrom(ts)
     records = v.call("Audit", "QueryAuditRecords", query)
-    chain = v.call("Audit", "VerifyAuditChain", audit_pb2.VerifyAuditChainRequest())
+    chain, checked_at = _chain(v)
     decisions = {audit_pb2.AUDIT_DECISION_ALLOWED: "allowed", audit_pb2.AUDIT_DECISION_DENIED: "denied",
                  audit_pb2.AUDIT_DECISION_FAILED: "failed"}
     return v.render("audit.html", records=records.records, next_page=records.page.next_page_token, args=args,
-                    chain=chain, operations=OPERATIONS, when=when, decisions=decisions)
+                    chain=chain, checked_at=checked_at, operations=OPERATIONS, when=when, decisions=decisions)
+
+
+_chains: dict[str, tuple[float, Any, str]] = {}
+_chains_lock = threading.Lock()
+
+
+def _chain(v: Visit) -> tuple[Any, str]:
+    """The agency's chain verification, at most CHAIN_FRESH_S old: verifying reads every segment, so paging
+    and filtering do not repeat it (`?verify=1` forces a fresh one). Kept per agency, never shared across."""
+    agency, now = v.me.agency_id, time.monotonic()
+    with _chains_lock:
+        cached = _chains.get(agency)
+    if cached is not None and now - cached[0] < CHAIN_FRESH_S and v.request.args.get("verify") != "1":
+        return cached[1], cached[2]
+    chain = v.call("Audit", "VerifyAuditChain", audit_pb2.VerifyAuditChainRequest())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    with _chains_lock:
+        _chains[agency] = (now, chain, stamp)
+    return chain, stamp

@@ -4,11 +4,16 @@ The browser holds only an opaque, random session id in an HttpOnly, SameSite=Str
 `__Host-` prefix, when the console is served over HTTPS). The key, the identity and the CSRF token stay in this
 process. A session ends on sign-out, after `session_idle_s` without a request, `session_max_s` after sign-in,
 or when a call finds the key no longer accepted; the id changes at sign-in, so an id planted before sign-in
-(session fixation) is worthless after it.
+(session fixation) is worthless after it. Whenever a session ends, its key is dropped at once, and expired
+sessions are swept on every new session, not only when their id comes back.
 
-Sessions live in memory: a restart signs everyone out, which is the safe failure. Sessions of people still
-signing in are kept apart from signed-in ones, each bounded, so a flood of anonymous visits cannot push a
-signed-in examiner out.
+Sessions live in memory: a restart signs everyone out, which is the safe failure. Capacity is shared fairly:
+- one key holds at most `PER_KEY` sessions (its own oldest goes), so one person signing in over and over cannot
+  push other people out;
+- when every signed-in place is taken by a live session, a new sign-in is refused (the person is told), never
+  paid for by signing someone else out;
+- sessions of people still signing in (anonymous: a CSRF token, no key) are kept apart, in a larger table, so a
+  flood of visits can at worst make a sign-in in progress ask for a reload (rate-limit sign-in at the ingress).
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from console.api import Identity
 #: 256 random bits, URL-safe: nothing else is ever accepted as a session id
 _ID_BYTES = 32
 _ID_LEN = 43
+#: sessions one API key may hold at once (a few browsers or tabs of one person)
+PER_KEY = 5
+#: anonymous sessions held per signed-in place
+ANONYMOUS_FACTOR = 5
+
+
+class ConsoleFull(Exception):
+    """Every signed-in place is taken by a live session."""
 
 
 @dataclass
@@ -51,6 +64,7 @@ class SessionStore:
     def __init__(self, idle_s: float, max_s: float, capacity: int, clock: Callable[[], float] = time.monotonic
                  ) -> None:
         self._idle, self._max, self._cap, self._clock = idle_s, max_s, capacity, clock
+        #: both tables in least-recently-seen order
         self._signed_in: OrderedDict[str, Session] = OrderedDict()
         self._anonymous: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
@@ -60,17 +74,34 @@ class SessionStore:
         return Session(sid=secrets.token_urlsafe(_ID_BYTES), csrf=secrets.token_urlsafe(_ID_BYTES), started=now,
                        seen=now)
 
+    def _expired(self, s: Session, now: float) -> bool:
+        return now - s.seen > self._idle or now - s.started > self._max
+
     @staticmethod
-    def _put(table: OrderedDict[str, Session], s: Session, cap: int) -> None:
-        table[s.sid] = s
-        while len(table) > cap:
-            table.popitem(last=False)  # the least recently seen
+    def _drop(table: OrderedDict[str, Session], sid: str) -> None:
+        s = table.pop(sid, None)
+        if s is not None:
+            s.key = ""  # drop the only reference to the key at once (a request still running fails its calls)
+
+    def _sweep(self, now: float) -> None:
+        """Remove expired sessions (callers hold the lock). Idle expiry follows the tables' order; the
+        absolute cap does not, so the signed-in table is read whole (it is bounded)."""
+        for sid in [sid for sid, s in self._signed_in.items() if self._expired(s, now)]:
+            self._drop(self._signed_in, sid)
+        while self._anonymous:
+            sid, s = next(iter(self._anonymous.items()))
+            if not self._expired(s, now):
+                break
+            self._drop(self._anonymous, sid)
 
     def anonymous(self) -> Session:
         """A session for someone signing in: it carries only the sign-in form's CSRF token."""
         s = self._new()
         with self._lock:
-            self._put(self._anonymous, s, self._cap)
+            self._sweep(s.started)
+            self._anonymous[s.sid] = s
+            while len(self._anonymous) > self._cap * ANONYMOUS_FACTOR:
+                self._drop(self._anonymous, next(iter(self._anonymous)))
         return s
 
     def get(self, sid: str) -> Session | None:
@@ -83,8 +114,8 @@ class SessionStore:
                 s = table.get(sid)
                 if s is None:
                     continue
-                if now - s.seen > self._idle or now - s.started > self._max:
-                    del table[sid]
+                if self._expired(s, now):
+                    self._drop(table, sid)
                     return None
                 s.seen = now
                 table.move_to_end(sid)
@@ -92,20 +123,27 @@ class SessionStore:
         return None
 
     def sign_in(self, old: Session, key: str, identity: Identity) -> Session:
-        """A new session (new id, new CSRF token) for a verified key; the anonymous one is gone."""
+        """A new session (new id, new CSRF token) for a verified key; the session it came from is gone.
+        Raises ConsoleFull rather than sign anyone else out."""
         s = self._new()
         s.key, s.identity = key, identity
         with self._lock:
-            self._anonymous.pop(old.sid, None)
-            self._put(self._signed_in, s, self._cap)
+            self._sweep(s.started)
+            for table in (self._signed_in, self._anonymous):
+                self._drop(table, old.sid)
+            same_key = [sid for sid, t in self._signed_in.items()
+                        if t.identity is not None and t.identity.key_id == identity.key_id]
+            for sid in same_key[:max(0, len(same_key) - PER_KEY + 1)]:  # this key's own oldest
+                self._drop(self._signed_in, sid)
+            if len(self._signed_in) >= self._cap:
+                raise ConsoleFull()
+            self._signed_in[s.sid] = s
         return s
 
     def end(self, sid: str) -> None:
         with self._lock:
             for table in (self._signed_in, self._anonymous):
-                s = table.pop(sid, None)
-                if s is not None:
-                    s.key = ""  # drop the only reference to the key at once
+                self._drop(table, sid)
 
     def __len__(self) -> int:
         with self._lock:

@@ -47,6 +47,8 @@ class Visit:
     session: Session
     api: LineupApi
     render: Callable[..., Response]
+    #: the deployment's image cap (LINEUP_MAX_IMAGE_MEGAPIXELS): larger stored photos are not decoded
+    max_image_pixels: int
 
     @property
     def me(self) -> Identity:
@@ -80,8 +82,10 @@ class ConsoleApp:
         self.sessions = sessions
         self.cookie = "__Host-lineup-console" if settings.cookie_secure else "lineup-console"
         self.handlers = {endpoint: handler for endpoint, (_, _, handler) in routes.items()}
-        self.urls = Map([Rule(path, endpoint=endpoint, methods=list(methods))
-                         for endpoint, (path, methods, _) in routes.items()], strict_slashes=False)
+        self.urls = Map([Rule("/static/<name>", endpoint="static", methods=["GET"]),
+                         *(Rule(path, endpoint=endpoint, methods=list(methods))
+                           for endpoint, (path, methods, _) in routes.items())], strict_slashes=False,
+                        merge_slashes=False)
         self.jinja = Environment(loader=FileSystemLoader(HERE / "templates"),
                                  autoescape=select_autoescape(default=True, default_for_string=True))
         self.max_body = int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024
@@ -128,7 +132,8 @@ class ConsoleApp:
                 return self.page(request, None, "error.html", status=401, title="Signed out",
                                  message="Your session has ended. Sign in again.")
             visit = Visit(request, session, self.api, lambda t, status=200, **kw: self.page(request, session, t,
-                                                                                            status=status, **kw))
+                                                                                            status=status, **kw),
+                          self.settings.max_image_pixels)
             try:
                 return self.handlers[endpoint](visit, **args)
             except ApiError as exc:
@@ -144,8 +149,8 @@ class ConsoleApp:
         except RequestEntityTooLarge:
             limit = self.settings.max_upload_mb
             return self.page(request, session if session and session.signed_in else None, "error.html", status=413,
-                             title="Too large", message=f"The upload is larger than the {limit:g} MB the console "
-                                                        "accepts. Use a smaller photo.")
+                             title="Too large", message=f"The form is larger than the console accepts: a photo of "
+                                                        f"at most {limit:g} MB, text fields of at most 64 KB.")
         except NotFound:
             return self.page(request, session if session and session.signed_in else None, "error.html", status=404,
                              title="Not found", message="There is no such page in the console.")

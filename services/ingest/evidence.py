@@ -57,14 +57,14 @@ class EvidenceImages:
 
     def _review(self, p: Principal, search_id: str, what: str, face: str) -> review_pb2.GetSearchReviewResponse:
         review = self.searches.review(p.agency_id, search_id)  # NOT_FOUND for another agency's search
+        draft = current_draft()  # the attempt belongs to the search's case in the trail, refused or not
+        draft.collection_id = review.collection_id
+        draft.case_id, draft.search_id = review.context.case_id, review.search_id
+        draft.details.update({"biometric_access": what, "face": face, "case_id": review.context.case_id})
         searcher = SEARCHER in p.roles and self.searches.ran_by(p, search_id)
         if not (REVIEWER in p.roles or searcher or (AUDITOR in p.roles and self.auditors_see_images)):
             raise PermissionDenied("the images of a search are shown to reviewers, to the person who ran it and, "
                                    "where the deployment allows, to auditors")
-        draft = current_draft()
-        draft.collection_id = review.collection_id
-        draft.case_id, draft.search_id = review.context.case_id, review.search_id
-        draft.details.update({"biometric_access": what, "face": face, "case_id": review.context.case_id})
         return review
 
     def probe(self, p: Principal, request: review_pb2.GetProbeImageRequest) -> review_pb2.EvidenceImage:

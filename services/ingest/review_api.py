@@ -12,6 +12,7 @@ from ingest.paging import page_of
 from ingest.reviews import SearchRecords
 from lineup.audit.emit import current_draft
 from lineup.auth import require_principal
+from lineup.identity.roles import AUDITOR, REVIEWER
 from lineup.v1 import review_pb2, review_pb2_grpc
 
 
@@ -30,9 +31,12 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
                         ) -> review_pb2.GetSearchReviewResponse:
         p = require_principal()
         review = self.searches.review(p.agency_id, request.search_id)
-        review.caller_ran_search = self.searches.ran_by(p, request.search_id)
         draft = current_draft()
-        draft.case_id, draft.collection_id = review.context.case_id, review.collection_id
+        draft.case_id, draft.search_id, draft.collection_id = (review.context.case_id, review.search_id,
+                                                               review.collection_id)
+        review.caller_ran_search = self.searches.ran_by(p, request.search_id)
+        if not (review.caller_ran_search or {REVIEWER, AUDITOR} & p.roles):
+            review.searcher_holder = ""  # who ran a search is for its examiners and auditors, not other searchers
         return review
 
     def ListSearches(self, request: review_pb2.ListSearchesRequest, context: grpc.ServicerContext

@@ -6,11 +6,13 @@ in-flight ones finish).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import socketserver
 import threading
 from http.server import HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,30 @@ class BoundedThreads(socketserver.ThreadingMixIn):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+
+class ConnectionDeadline:
+    """A request-handler mixin: every connection gets `deadline_s` in all, and `timeout` per read. A client that
+    trickles bytes (slowloris) would otherwise hold one of the few handler threads for ever; at the deadline its
+    socket is shut down and the thread goes back to the pool. Mix in before the handler class."""
+
+    deadline_s: float = 150.0
+    timeout: ClassVar[float | None] = 30
+    connection: socket.socket
+
+    def setup(self) -> None:
+        super().setup()  # type: ignore[misc]
+        self._cut = threading.Timer(self.deadline_s, self._expire)
+        self._cut.daemon = True
+        self._cut.start()
+
+    def _expire(self) -> None:
+        with contextlib.suppress(OSError):  # already closed
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        self._cut.cancel()
+        super().finish()  # type: ignore[misc]
 
 
 class HttpWorker:

@@ -132,6 +132,29 @@ class CommonSettings:
         return self.topic_prefix + name
 
 
+@dataclass(frozen=True)
+class HttpFrontSettings(CommonSettings):
+    """A service that answers HTTP beside its health-only gRPC port and calls ingest's public API (the
+    Rekognition endpoint, the examiner console)."""
+
+    #: HTTP/1.1; TLS is the ingress's job, like the gRPC front door's
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    ingest_url: str = "127.0.0.1:50051"
+    #: how long one request may wait for ingest (searches run the whole pipeline)
+    call_timeout_s: float = 90.0
+    #: HTTP requests handled at once; further connections wait in the listen backlog
+    http_max_threads: int = 16
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.http_port < 65536 or self.http_port == self.grpc_port:
+            raise SettingsError(f"{env_name('http_port')}={self.http_port}: use a TCP port other than "
+                                f"{env_name('grpc_port')}")
+        if self.call_timeout_s <= 0 or self.http_max_threads < 1:
+            raise SettingsError(f"{env_name('call_timeout_s')} and {env_name('http_max_threads')} must be > 0")
+
+
 def load_settings(cls: type[S], env: Mapping[str, str] | None = None, **overrides: Any) -> S:
     """Build `cls` from the environment; unknown LINEUP_* variables are ignored on purpose so
     one ConfigMap can serve several services."""

@@ -477,13 +477,20 @@ def test_hostile_paths_and_parameters_are_refused_in_plain_words(pipeline: Pipel
         got = anon.post(f"{base}/signin", data={"csrf": _csrf_of(page.text), "api_key": key}, allow_redirects=False,
                         timeout=60)
         assert got.status_code == status and key not in got.text, (key[:20], got.status_code)
-    # a photo over the console's limit is refused before it reaches the API
+    # a form over the console's limit is refused from its declared length, before a byte of it is read
+    import http.client
+
     searcher, _ = _http_sign_in(base, people["searcher"])
-    form = searcher.get(f"{base}/searches/new", timeout=60)
-    big = searcher.post(f"{base}/searches/new", data={"csrf": _csrf_of(form.text), "collection_id": "console-gallery",
-                                                      "case_id": CASE, "purpose": "investigation"},
-                        files={"photo": ("big.jpg", b"\xff" * (16 * 1024 * 1024), "image/jpeg")}, timeout=120)
-    assert big.status_code == 413 and "larger than the 15 MB" in big.text
+    conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=60)
+    conn.putrequest("POST", "/searches/new")
+    conn.putheader("Cookie", f"lineup-console={searcher.cookies.get('lineup-console')}")
+    conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+    conn.putheader("Content-Length", str(16 * 1024 * 1024))
+    conn.endheaders()
+    big = conn.getresponse()
+    page = big.read().decode()
+    conn.close()
+    assert big.status == 413 and "a photo of at most 15 MB" in page
 
 
 def test_a_revoked_key_ends_the_session(pipeline: Pipeline, api: Api) -> None:
@@ -501,16 +508,22 @@ def test_a_revoked_key_ends_the_session(pipeline: Pipeline, api: Api) -> None:
     assert after.status_code == 303 and after.headers["Location"].startswith("/signin")  # the session is gone
 
 
-def test_the_local_stack_launches_the_console_without_any_credential() -> None:
-    """`make demo` starts it after ingest, HTTP next to its health port, and hands it no secret at all."""
+def test_the_local_stack_launches_the_console_without_any_credential(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo` starts it after ingest, HTTP next to its health port, and hands it no secret at all, even
+    one the developer's shell exports."""
     from lineup_tools.devstack.services import SERVICE_PORTS, ServiceProcess
 
+    monkeypatch.delenv("LINEUP_INGEST_URL", raising=False)
+    for leaked in ("LINEUP_INTERNAL_TOKEN", "LINEUP_BOOTSTRAP_ADMIN_KEY", "LINEUP_SESSION_SIGNING_KEY",
+                   "LINEUP_API_KEY", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(leaked, "s3cr3t-" + "x" * 40)
     console = ServiceProcess("console")
     env = console.environment()
     order = list(SERVICE_PORTS)
     assert order.index("console") > order.index("ingest")
     assert console.ports == (50058, 50059) and env["LINEUP_HTTP_PORT"] == "50059"
     assert env["LINEUP_INGEST_URL"] == "127.0.0.1:50051"
+    assert not any("s3cr3t-" in value for value in env.values())
     for secret in ("LINEUP_INTERNAL_TOKEN", "LINEUP_MINIO_ACCESS_KEY", "LINEUP_MINIO_SECRET_KEY",
                    "LINEUP_BOOTSTRAP_ADMIN_KEY", "LINEUP_SESSION_SIGNING_KEY"):
         assert secret not in env, secret

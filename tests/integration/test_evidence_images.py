@@ -179,7 +179,8 @@ def test_a_grantee_sees_candidates_as_crops_only_and_only_while_the_grant_holds(
         grpc.StatusCode.NOT_FOUND  # revoked: the collection is not the grantee's to look into any more
 
 
-def test_the_review_carries_what_the_searcher_was_told_and_who_ran_it(api: Api, case: dict[str, Any]) -> None:
+def test_the_review_carries_what_the_searcher_was_told_and_who_ran_it(api: Api, pipeline: Pipeline,
+                                                                      case: dict[str, Any]) -> None:
     """What the console's search review shows: the threshold and notice the searcher saw, every searched probe
     face, who ran the search and when, and whether the caller is that person (the two-person rule)."""
     sid = case["search_id"]
@@ -189,6 +190,9 @@ def test_the_review_carries_what_the_searcher_was_told_and_who_ran_it(api: Api, 
                                         timeout=30)
     assert mine.caller_ran_search and not theirs.caller_ran_search
     assert theirs.searcher_holder == "Sam Searcher" and theirs.time.seconds > 0
+    colleague = api.review.GetSearchReview(review_pb2.GetSearchReviewRequest(search_id=sid), timeout=30,
+                                           metadata=pipeline.metadata("Other Searcher", roles=[R.ROLE_SEARCHER]))
+    assert not colleague.caller_ran_search and colleague.searcher_holder == ""  # not for other searchers
     assert theirs.provenance.search_id == sid and theirs.provenance.threshold_applied.estimated_fmr <= 1.001e-3
     assert theirs.provenance.label == common_pb2.RESULT_LABEL_INVESTIGATIVE_LEAD and theirs.provenance.notice
     assert [f.face_index for f in theirs.probe_faces] == [0] and 0 < theirs.probe_faces[0].bounding_box.width <= 1

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
-from console.api import Identity
-from console.sessions import SessionStore
-from console.settings import ConsoleSettings
 from werkzeug.test import Client
 
+from console.api import Identity
+from console.sessions import ANONYMOUS_FACTOR, PER_KEY, ConsoleFull, SessionStore
+from console.settings import ConsoleSettings
 from lineup.settings import SettingsError, load_settings
 
 ME = Identity(agency_id="a", agency_name="A", key_id="k", holder="Rita", roles=frozenset({"reviewer"}),
@@ -50,13 +51,45 @@ def test_sign_in_rotates_the_id_and_sign_out_forgets_the_key() -> None:
     assert store.get(s.sid) is None and s.key == ""
 
 
+def _me(key_id: str) -> Identity:
+    return dataclasses.replace(ME, key_id=key_id)
+
+
 def test_an_anonymous_flood_cannot_push_out_signed_in_people() -> None:
     store = SessionStore(idle_s=600, max_s=3600, capacity=5)
-    signed = [store.sign_in(store.anonymous(), f"key-{i}", ME) for i in range(5)]
+    signed = [store.sign_in(store.anonymous(), f"key-{i}", _me(f"k{i}")) for i in range(5)]
     for _ in range(1000):
         store.anonymous()
     assert all(store.get(s.sid) is s for s in signed)
-    assert len(store) == 10  # 5 signed in + the 5 newest anonymous
+    assert len(store) == 5 + 5 * ANONYMOUS_FACTOR  # the signed-in + the newest anonymous
+
+
+def test_one_key_signing_in_again_and_again_cannot_push_out_anyone_else() -> None:
+    store = SessionStore(idle_s=600, max_s=3600, capacity=10)
+    others = [store.sign_in(store.anonymous(), f"key-{i}", _me(f"k{i}")) for i in range(4)]
+    mine = [store.sign_in(store.anonymous(), "mine", _me("attacker")) for _ in range(100)]
+    assert all(store.get(s.sid) is s for s in others)  # nobody else was signed out
+    live = [s for s in mine if store.get(s.sid) is s]
+    assert live == mine[-PER_KEY:] and all(s.key == "" for s in mine[:-PER_KEY])  # its own oldest went, keys dropped
+    store.sign_in(store.anonymous(), "key-4", _me("k4"))  # the tenth place
+    with pytest.raises(ConsoleFull):  # full of live sessions: refuse, never sign a stranger out
+        store.sign_in(store.anonymous(), "late", _me("late"))
+
+
+def test_expired_sessions_are_swept_and_their_keys_dropped_without_being_asked_for() -> None:
+    clock = Clock()
+    store = SessionStore(idle_s=60, max_s=300, capacity=10, clock=clock)
+    old = store.sign_in(store.anonymous(), "old-key", _me("old"))
+    clock.now += 61
+    store.anonymous()  # any new session sweeps
+    assert old.key == "" and len(store) == 1
+
+
+def test_signing_in_from_a_signed_in_session_ends_that_session() -> None:
+    store = SessionStore(idle_s=60, max_s=300, capacity=10)
+    first = store.sign_in(store.anonymous(), "key-1", _me("k1"))
+    second = store.sign_in(first, "key-2", _me("k2"))
+    assert store.get(first.sid) is None and first.key == "" and store.get(second.sid) is second
 
 
 @pytest.mark.parametrize("sid", ["", "x", "A" * 43, "A" * 44, "../../x", "\x00" * 43])

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from lineup_tools.devstack import helm
 
+from console.settings import ConsoleSettings
 from detection.settings import DetectionSettings
 from embedding.settings import EmbeddingSettings
 from ingest.settings import IngestSettings
@@ -28,7 +29,7 @@ pytest.importorskip("kubernetes_validate", reason="kubernetes-validate (dev extr
 SCENARIOS = sorted(p.name for p in helm.CI_DIR.glob("*.yaml"))
 SERVICES: dict[str, type[CommonSettings]] = {"ingest": IngestSettings, "detection": DetectionSettings,
                                              "embedding": EmbeddingSettings, "search": SearchSettings,
-                                             "rekognition": RekognitionSettings}
+                                             "rekognition": RekognitionSettings, "console": ConsoleSettings}
 try:  # the audit writer arrived with the accountability work
     from audit.settings import AuditSettings
 
@@ -118,7 +119,12 @@ def test_every_setting_of_every_service_is_wired(scenario: str) -> None:
         if "LINEUP_TLS_CERT_FILE" not in wired:
             fields -= {"tls_cert_file", "tls_key_file", "health_port"}  # TLS off: the code's defaults
         minio_secrets = {"LINEUP_MINIO_ACCESS_KEY", "LINEUP_MINIO_SECRET_KEY"}
-        if name == "rekognition":  # reads images only through ingest: no object-store credentials at all
+        if name == "console":  # works with each person's own API key: no credential of its own at all
+            fields -= {"minio_access_key", "minio_secret_key", "internal_token"}
+            if "LINEUP_TLS_CERT_FILE" not in set(configmaps["ingest"]["data"]):
+                fields.discard("ingest_tls_ca_file")  # ingest speaks plaintext inside the cluster
+            assert not secrets and "env" not in container, secrets
+        elif name == "rekognition":  # reads images only through ingest: no object-store credentials at all
             fields -= {"minio_access_key", "minio_secret_key"}
             assert not minio_secrets & secrets
         else:
@@ -191,7 +197,7 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"], name
         assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == name
         for ports, peers in _policy_peers(policy, "ingress"):
-            if name in ("ingest", "rekognition"):  # the two front doors
+            if name in ("ingest", "rekognition", "console"):  # the front doors
                 assert ports == {50051 if name == "ingest" else 8080}
                 continue
             assert peers, f"{name} accepts traffic from anywhere on {ports}"
@@ -213,6 +219,10 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
                                                    "app.kubernetes.io/instance": "lineup",
                                                    "app.kubernetes.io/component": "rekognition"}}}
     assert ingest_from is None or rekognition in ingest_from, "the Rekognition endpoint cannot reach ingest"
+    console = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "lineup",
+                                               "app.kubernetes.io/instance": "lineup",
+                                               "app.kubernetes.io/component": "console"}}}
+    assert ingest_from is None or console in ingest_from, "the examiner console cannot reach ingest"
     for name in ("detection", "embedding", "audit", "agencies", "provision"):
         assert policies[name]["spec"]["ingress"] == [], name
 
@@ -229,7 +239,8 @@ def test_network_policies_isolate_every_pod(scenario: str) -> None:
     assert egress_ports("agencies") == {53, 50051}
     otlp = set(rendered_values(scenario)["networkPolicy"]["otlp"]["ports"]) \
         if rendered_values(scenario)["otlp"]["endpoint"] else set()
-    assert egress_ports("rekognition") == {53, 50051, *otlp}  # ingest only: no Kafka, MinIO, Milvus, Triton
+    for name in ("rekognition", "console"):  # ingest only: no Kafka, MinIO, Milvus, Triton
+        assert egress_ports(name) == {53, 50051, *otlp}, name
     np = rendered_values(scenario)["networkPolicy"]
     assert egress_ports("provision") == {53, *np["kafka"]["ports"], *np["minio"]["ports"]}
 
@@ -383,7 +394,8 @@ def test_common_settings_are_all_known_to_the_chart() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_service_gets_the_internal_token_from_a_secret(scenario: str) -> None:
     """Internal APIs refuse calls without LINEUP_INTERNAL_TOKEN, so every service (server and client) needs it,
-    from the operator's Secret or the one the chart generates — never from a ConfigMap or a value."""
+    from the operator's Secret or the one the chart generates — never from a ConfigMap or a value. The examiner
+    console is the exception: it calls only the public API, with each person's own key, and never gets it."""
     objects = rendered(scenario)
     values = rendered_values(scenario)
     existing = values["auth"]["internalToken"]["existingSecret"]
@@ -392,6 +404,9 @@ def test_every_service_gets_the_internal_token_from_a_secret(scenario: str) -> N
     name = existing or f"{helm.RELEASE}-internal-token"
     for service in SERVICES:
         container = of_kind(objects, "Deployment")[service]["spec"]["template"]["spec"]["containers"][0]
+        if service == "console":
+            assert "env" not in container
+            continue
         env = {e["name"]: e for e in container["env"]}
         assert env["LINEUP_INTERNAL_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": key}, service
     if existing:

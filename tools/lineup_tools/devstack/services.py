@@ -116,8 +116,7 @@ class ServiceProcess(Component):
             env["LINEUP_HTTP_PORT"] = str(self.port + HTTP_PORT_OFFSET)
             env.setdefault("LINEUP_INGEST_URL", f"{HOST}:{SERVICE_PORTS['ingest']}")
         if self.service == "console":  # it holds no credential of its own: each person's key is theirs
-            for secret in ("LINEUP_INTERNAL_TOKEN", "LINEUP_MINIO_ACCESS_KEY", "LINEUP_MINIO_SECRET_KEY"):
-                env.pop(secret, None)
+            env = console_environment(env)
         env["LINEUP_GRPC_PORT"] = str(self.port)
         env["LINEUP_REPLICA"] = str(self.replica)  # informational; unknown LINEUP_* are ignored by settings
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -174,6 +173,20 @@ class ServiceProcess(Component):
         owner = "" if not up else (" (started by devstack)" if ours else " (external)")
         version = self.version() if up else "-"
         return f"{self.name:<12} {state:<5} port {self.port:<6} version {version}{owner}"
+
+
+def console_environment(env: dict[str, str]) -> dict[str, str]:
+    """The console's environment by allowlist: the process basics and the console's own settings, never a
+    secret the shell or the launcher happens to hold (internal token, object-store keys, bootstrap key)."""
+    from dataclasses import fields
+
+    from console.settings import ConsoleSettings
+    from lineup.settings import env_name
+
+    secrets = {"internal_token", "minio_access_key", "minio_secret_key"}
+    wanted = {env_name(f.name) for f in fields(ConsoleSettings) if f.name not in secrets}
+    basics = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONUNBUFFERED"}
+    return {k: v for k, v in env.items() if k in basics or k in wanted}
 
 
 def _sockets_on(port: int) -> list[list[str]]:
