@@ -16,7 +16,7 @@ from console.settings import ConsoleSettings
 from console.web import ConsoleApp, Handler
 from lineup.auth import HealthOnlyAuthenticator
 from lineup.grpcserver import ServiceServer
-from lineup.httpserver import BoundedThreads, ConnectionDeadline, HttpWorker
+from lineup.httpserver import BoundedThreads, HttpWorker, ReadDeadline
 from lineup.service import run_service
 
 GET, POST = ("GET",), ("POST",)
@@ -36,7 +36,7 @@ ROUTES: dict[str, tuple[str, tuple[str, ...], Handler]] = {
 }
 
 
-class _QuietHandler(ConnectionDeadline, WSGIRequestHandler):
+class _QuietHandler(ReadDeadline, WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Request lines would carry search ids and filters into stderr; the audit trail records the calls."""
 
@@ -47,11 +47,10 @@ class _Server(BoundedThreads, WSGIServer):
 
 def build(settings: ConsoleSettings) -> ServiceServer:
     api = LineupApi(settings.ingest_url, settings.call_timeout_s, settings.ingest_tls_ca_file)
-    sessions = SessionStore(settings.session_idle_s, settings.session_max_s, settings.max_sessions)
+    sessions = SessionStore(settings.session_idle_s, settings.session_max_s, settings.max_sessions,
+                            settings.max_sessions_per_agency)
     app = ConsoleApp(settings, api, sessions, ROUTES)
-    # a connection may last as long as its slowest page (a search) and a minute to upload and read it
-    handler = type("ConsoleHandler", (_QuietHandler,), {"deadline_s": settings.call_timeout_s + 60})
-    httpd = _Server((settings.http_host, settings.http_port), handler)
+    httpd = _Server((settings.http_host, settings.http_port), _QuietHandler)
     httpd.limit_threads(settings.http_max_threads)
     httpd.set_app(app)
     http = HttpWorker(httpd, "examiner console")

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from werkzeug.utils import redirect
@@ -94,10 +95,12 @@ def signin(app: ConsoleApp, request: Request, session: Session | None) -> Respon
                               "roles.")
     try:
         signed = app.sessions.sign_in(session, key, me)
-    except ConsoleFull:
+    except ConsoleFull as full:
+        limit = "LINEUP_MAX_SESSIONS_PER_AGENCY" if full.agency else "LINEUP_MAX_SESSIONS"
+        whose = "your agency" if full.agency else "the console"
         return app.page(request, session, "signin.html", status=503, next=target,
-                        error="The console has as many people signed in as it is configured for. Try again in a "
-                              "few minutes, or ask your operator to raise LINEUP_MAX_SESSIONS.")
+                        error=f"As many people of {whose} are signed in as it is configured for. Try again in a few "
+                              f"minutes (idle sessions end after a while), or ask your operator to raise {limit}.")
     return app.set_cookie(redirect(target, 303), signed)
 
 
@@ -313,8 +316,10 @@ def audit(v: Visit) -> Response:
     chain, checked_at = _chain(v)
     decisions = {audit_pb2.AUDIT_DECISION_ALLOWED: "allowed", audit_pb2.AUDIT_DECISION_DENIED: "denied",
                  audit_pb2.AUDIT_DECISION_FAILED: "failed"}
+    again = "/audit?" + urlencode({**{k: val for k, val in args.items() if val and k != "page"}, "verify": "1"})
     return v.render("audit.html", records=records.records, next_page=records.page.next_page_token, args=args,
-                    chain=chain, checked_at=checked_at, operations=OPERATIONS, when=when, decisions=decisions)
+                    chain=chain, checked_at=checked_at, verify_again=again, operations=OPERATIONS, when=when,
+                    decisions=decisions)
 
 
 _chains: dict[str, tuple[float, Any, str]] = {}
@@ -332,5 +337,7 @@ def _chain(v: Visit) -> tuple[Any, str]:
     chain = v.call("Audit", "VerifyAuditChain", audit_pb2.VerifyAuditChainRequest())
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     with _chains_lock:
-        _chains[agency] = (now, chain, stamp)
+        latest = _chains.get(agency)
+        if latest is None or latest[0] <= now:  # a slow, older verification never replaces a newer one
+            _chains[agency] = (now, chain, stamp)
     return chain, stamp

@@ -35,10 +35,16 @@ _ID_LEN = 43
 PER_KEY = 5
 #: anonymous sessions held per signed-in place
 ANONYMOUS_FACTOR = 5
+#: how often the signed-in table is swept for expired sessions (the sweep reads it whole)
+SWEEP_EVERY_S = 1.0
 
 
 class ConsoleFull(Exception):
-    """Every signed-in place is taken by a live session."""
+    """Every signed-in place (of the console, or of the person's agency) is taken by a live session."""
+
+    def __init__(self, agency: bool) -> None:
+        super().__init__("agency" if agency else "console")
+        self.agency = agency
 
 
 @dataclass
@@ -61,9 +67,12 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, idle_s: float, max_s: float, capacity: int, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(self, idle_s: float, max_s: float, capacity: int, per_agency: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._idle, self._max, self._cap, self._clock = idle_s, max_s, capacity, clock
+        #: one agency cannot take every place: the others can still sign in
+        self._per_agency = per_agency or capacity
+        self._swept = float("-inf")
         #: both tables in least-recently-seen order
         self._signed_in: OrderedDict[str, Session] = OrderedDict()
         self._anonymous: OrderedDict[str, Session] = OrderedDict()
@@ -85,9 +94,11 @@ class SessionStore:
 
     def _sweep(self, now: float) -> None:
         """Remove expired sessions (callers hold the lock). Idle expiry follows the tables' order; the
-        absolute cap does not, so the signed-in table is read whole (it is bounded)."""
-        for sid in [sid for sid, s in self._signed_in.items() if self._expired(s, now)]:
-            self._drop(self._signed_in, sid)
+        absolute cap does not, so the signed-in table is read whole, at most once a SWEEP_EVERY_S."""
+        if now - self._swept >= SWEEP_EVERY_S:
+            self._swept = now
+            for sid in [sid for sid, s in self._signed_in.items() if self._expired(s, now)]:
+                self._drop(self._signed_in, sid)
         while self._anonymous:
             sid, s = next(iter(self._anonymous.items()))
             if not self._expired(s, now):
@@ -129,14 +140,19 @@ class SessionStore:
         s.key, s.identity = key, identity
         with self._lock:
             self._sweep(s.started)
+            live = [(sid, t.identity) for sid, t in self._signed_in.items() if t.identity is not None]
+            same_key = [sid for sid, who in live if who.key_id == identity.key_id and sid != old.sid]
+            freed = same_key[:max(0, len(same_key) - PER_KEY + 1)]  # this key's own oldest make room
+            leaving = len(freed) + (old.sid in self._signed_in)
+            agency = sum(who.agency_id == identity.agency_id for _, who in live)
+            if agency - leaving >= self._per_agency:  # checked before anything changes: a refusal costs nothing
+                raise ConsoleFull(agency=True)
+            if len(self._signed_in) - leaving >= self._cap:
+                raise ConsoleFull(agency=False)
             for table in (self._signed_in, self._anonymous):
                 self._drop(table, old.sid)
-            same_key = [sid for sid, t in self._signed_in.items()
-                        if t.identity is not None and t.identity.key_id == identity.key_id]
-            for sid in same_key[:max(0, len(same_key) - PER_KEY + 1)]:  # this key's own oldest
+            for sid in freed:
                 self._drop(self._signed_in, sid)
-            if len(self._signed_in) >= self._cap:
-                raise ConsoleFull()
             self._signed_in[s.sid] = s
         return s
 

@@ -23,6 +23,8 @@ class ConsoleSettings(HttpFrontSettings):
     session_max_s: int = 8 * 3600
     #: sessions held at once (signed in or signing in); the least recently used one is dropped beyond it
     max_sessions: int = 2000
+    #: ... of which one agency may hold at most this many, so one agency cannot lock the others out
+    max_sessions_per_agency: int = 500
     #: the largest probe photo a person can upload (ingest's own limit applies as well)
     max_upload_mb: float = 15.0
 
@@ -31,7 +33,8 @@ class ConsoleSettings(HttpFrontSettings):
         if not 60 <= self.session_idle_s <= self.session_max_s <= 7 * 24 * 3600:
             raise SettingsError(f"{env_name('session_idle_s')} and {env_name('session_max_s')}: use 60 <= idle <= "
                                 "max <= 604800 seconds")
-        if self.max_sessions < 1:
-            raise SettingsError(f"{env_name('max_sessions')} must be > 0")
+        if not 1 <= self.max_sessions_per_agency <= self.max_sessions:
+            raise SettingsError(f"{env_name('max_sessions')} and {env_name('max_sessions_per_agency')}: use 1 <= "
+                                "per agency <= in all")
         if not 0 < self.max_upload_mb <= 64:
             raise SettingsError(f"{env_name('max_upload_mb')}={self.max_upload_mb}: use (0, 64]")

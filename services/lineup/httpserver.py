@@ -6,11 +6,13 @@ in-flight ones finish).
 
 from __future__ import annotations
 
-import contextlib
+import io
 import logging
 import socket
 import socketserver
+import sys
 import threading
+import time
 from http.server import HTTPServer
 from typing import Any, ClassVar
 
@@ -41,29 +43,62 @@ class BoundedThreads(socketserver.ThreadingMixIn):
         finally:
             self._slots.release()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away or ran out of time is routine: one quiet line, not a traceback with its
+        address on stderr; anything else is logged as an error (without the client's address)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, TimeoutError | ConnectionError):
+            log.debug("http connection ended: %s", type(exc).__name__)
+        else:
+            log.error("http handler failed", exc_info=exc)
 
-class ConnectionDeadline:
-    """A request-handler mixin: every connection gets `deadline_s` in all, and `timeout` per read. A client that
-    trickles bytes (slowloris) would otherwise hold one of the few handler threads for ever; at the deadline its
-    socket is shut down and the thread goes back to the pool. Mix in before the handler class."""
 
-    deadline_s: float = 150.0
+class _DeadlineSocketReader(io.RawIOBase):
+    """The socket as the handler reads it: each receive waits at most the per-read timeout and never past the
+    request's read deadline. Only reading is bounded: the work a request starts and the writing of its answer
+    are not cut short."""
+
+    def __init__(self, sock: socket.socket, handler: ReadDeadline) -> None:
+        self._sock = sock
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._handler.read_deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive within its read deadline")
+        per_read = self._handler.timeout
+        self._sock.settimeout(left if per_read is None else min(per_read, left))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(per_read)  # writing the answer keeps the plain per-operation timeout
+
+
+class ReadDeadline:
+    """A request-handler mixin against clients that trickle bytes (slowloris), which would otherwise hold one of
+    the few handler threads for ever: reading one request (line, headers, body) may take `read_deadline_s` in
+    all and `timeout` per read; a keep-alive connection's deadline starts again with each request. Mix in before
+    the handler class."""
+
+    read_deadline_s: float = 300.0
     timeout: ClassVar[float | None] = 30
     connection: socket.socket
+    rbufsize: int
+    read_deadline: float
+    rfile: Any
 
     def setup(self) -> None:
         super().setup()  # type: ignore[misc]
-        self._cut = threading.Timer(self.deadline_s, self._expire)
-        self._cut.daemon = True
-        self._cut.start()
+        self.read_deadline = time.monotonic() + self.read_deadline_s
+        size = self.rbufsize if self.rbufsize > 0 else io.DEFAULT_BUFFER_SIZE
+        self.rfile = io.BufferedReader(_DeadlineSocketReader(self.connection, self), size)
 
-    def _expire(self) -> None:
-        with contextlib.suppress(OSError):  # already closed
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    def finish(self) -> None:
-        self._cut.cancel()
-        super().finish()  # type: ignore[misc]
+    def handle_one_request(self) -> None:
+        self.read_deadline = time.monotonic() + self.read_deadline_s
+        super().handle_one_request()  # type: ignore[misc]
 
 
 class HttpWorker:

@@ -22,7 +22,7 @@ import grpc
 from google.protobuf.message import Message
 
 from lineup.auth import internal_metadata
-from lineup.httpserver import BoundedThreads, ConnectionDeadline, HttpWorker
+from lineup.httpserver import BoundedThreads, HttpWorker, ReadDeadline
 from lineup.identity import sessions
 from lineup.v1 import face_search_pb2_grpc
 from rekognition import model, operations, sigv4
@@ -156,12 +156,10 @@ class Endpoint:
         return parsed, signed.region
 
 
-def make_handler(endpoint: Endpoint, max_body: int, connection_deadline_s: float
-                 ) -> type[BaseHTTPRequestHandler]:
-    class Handler(ConnectionDeadline, BaseHTTPRequestHandler):
+def make_handler(endpoint: Endpoint, max_body: int) -> type[BaseHTTPRequestHandler]:
+    class Handler(ReadDeadline, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "lineup-rekognition"
-        deadline_s = connection_deadline_s
         sys_version = ""
 
         def do_POST(self) -> None:
@@ -215,7 +213,6 @@ class _BoundedServer(BoundedThreads, HTTPServer):
 
 
 def http_worker(settings: RekognitionSettings, endpoint: Endpoint) -> HttpWorker:
-    # a keep-alive connection may carry several calls: the deadline bounds the whole connection, generously
-    handler = make_handler(endpoint, int(settings.max_body_mb * 1024 * 1024), settings.call_timeout_s * 2 + 60)
+    handler = make_handler(endpoint, int(settings.max_body_mb * 1024 * 1024))
     httpd = _BoundedServer((settings.http_host, settings.http_port), handler, settings.http_max_threads)
     return HttpWorker(httpd, "rekognition endpoint")

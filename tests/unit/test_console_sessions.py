@@ -142,3 +142,16 @@ def test_signed_out_visitors_are_sent_to_sign_in_or_refused() -> None:
     assert image.status_code == 401  # an image is never a redirect to a form
     post = client.post("/searches/abc/decisions", data={"decision": "possible_lead"})
     assert post.status_code == 403 and "nothing was done" in post.get_data(as_text=True)
+
+
+def test_one_agency_cannot_take_every_place_and_a_refusal_keeps_the_sign_in_form_alive() -> None:
+    store = SessionStore(idle_s=600, max_s=3600, capacity=10, per_agency=4)
+    hostile = [store.sign_in(store.anonymous(), f"k{i}", dataclasses.replace(ME, agency_id="noisy", key_id=f"n{i}"))
+               for i in range(4)]
+    form = store.anonymous()
+    with pytest.raises(ConsoleFull) as refused:
+        store.sign_in(form, "k5", dataclasses.replace(ME, agency_id="noisy", key_id="n5"))
+    assert refused.value.agency and store.get(form.sid) is form  # the person can simply try again later
+    assert all(store.get(s.sid) is s for s in hostile)
+    other = store.sign_in(store.anonymous(), "quiet-key", dataclasses.replace(ME, agency_id="quiet", key_id="q1"))
+    assert store.get(other.sid) is other  # another agency still gets in
