@@ -25,9 +25,10 @@ from console.sessions import ConsoleFull, Session
 from console.web import ConsoleApp, PageError, Visit, local_path
 from lineup.identity.holders import person_of
 from lineup.identity.roles import AUDITOR, METHOD_ROLES, REVIEWER, SEARCHER
+from lineup.untrusted import REQUEST_ID_RE
 from lineup.v1 import audit_pb2, common_pb2, face_search_pb2, review_pb2
+from lineup.validation import FREE_TEXT_MAX_CHARS
 
-SEARCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FACE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 CASE_ID = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 DECISIONS = {"possible_lead": review_pb2.REVIEW_DECISION_POSSIBLE_LEAD,
@@ -46,7 +47,7 @@ STATE_WORDS = {S.CANDIDATE_REVIEW_STATE_UNREVIEWED: "not reviewed yet",
                S.CANDIDATE_REVIEW_STATE_ERASED: "erased"}
 LEAD_NOTICE = ("Investigative lead only. A candidate is not an identification: it needs independent "
                "confirmation by other means, and two examiners' review here, before anyone acts on it.")
-NOTES_MAX = 2000
+NOTES_MAX = FREE_TEXT_MAX_CHARS["notes"]
 MAX_LISTED = 1000
 #: how long one chain verification is shown before the Audit page verifies again (it reads the whole chain)
 CHAIN_FRESH_S = 60.0
@@ -150,7 +151,7 @@ class CandidateView:
 
 
 def check_search_id(search_id: str) -> str:
-    if not SEARCH_ID.fullmatch(search_id):
+    if not REQUEST_ID_RE.fullmatch(search_id):  # a search id is the request id of the search
         raise PageError("That is not a search id (1-64 letters, digits, '_' or '-').", 404)
     return search_id
 
@@ -241,10 +242,8 @@ def new_search(v: Visit) -> Response:
     except (PageError, ApiError) as exc:
         if isinstance(exc, ApiError) and exc.signed_out:
             raise
-        rid = getattr(exc, "request_id", "")
-        return v.render("new_search.html", status=getattr(exc, "status", 400) if isinstance(exc, PageError) else
-                        exc.http_status, collections=_collections(v), form=form, thresholds=THRESHOLDS,
-                        error=exc.message, request_id=rid)
+        return v.render("new_search.html", status=exc.http_status, collections=_collections(v), form=form,
+                        thresholds=THRESHOLDS, error=exc.message, request_id=exc.request_id)
     search_id = resp.provenance.search_id
     faces = len(resp.results)
     v.notice(f"Searched {faces} face{'s' if faces != 1 else ''} of the photo"

@@ -68,10 +68,13 @@ Handler = Callable[..., Response]
 class PageError(Exception):
     """A refusal of the console's own (bad form input, a role the page needs): shown as the page's message."""
 
+    #: no API call was made, so there is no request id (the same attributes as ApiError, for the pages)
+    request_id = ""
+
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
+        self.http_status = status
 
 
 class ConsoleApp:
@@ -129,8 +132,7 @@ class ConsoleApp:
             if session is None or not session.signed_in:
                 if request.method == "GET" and not endpoint.startswith("image"):
                     return redirect(f"/signin?next={_safe_next(request.full_path)}", 303)
-                return self.page(request, None, "error.html", status=401, title="Signed out",
-                                 message="Your session has ended. Sign in again.")
+                return self._refusal(request, None, 401, "Signed out", "Your session has ended. Sign in again.")
             visit = Visit(request, session, self.api, lambda t, status=200, **kw: self.page(request, session, t,
                                                                                             status=status, **kw),
                           self.settings.max_image_pixels)
@@ -139,29 +141,30 @@ class ConsoleApp:
             except ApiError as exc:
                 if exc.signed_out:
                     self.sessions.end(session.sid)
-                    return self.page(request, None, "error.html", status=401, title="Signed out",
-                                     message=exc.message, request_id=exc.request_id)
-                return self.page(request, session, "error.html", status=exc.http_status, title="Not done",
-                                 message=exc.message, request_id=exc.request_id)
+                    return self._refusal(request, None, 401, "Signed out", exc.message, exc.request_id)
+                return self._refusal(request, session, exc.http_status, "Not done", exc.message, exc.request_id)
         except PageError as exc:
-            return self.page(request, session if session and session.signed_in else None, "error.html",
-                             status=exc.status, title="Not done", message=exc.message)
+            return self._refusal(request, session, exc.http_status, "Not done", exc.message)
         except RequestEntityTooLarge:
-            limit = self.settings.max_upload_mb
-            return self.page(request, session if session and session.signed_in else None, "error.html", status=413,
-                             title="Too large", message=f"The form is larger than the console accepts: a photo of "
-                                                        f"at most {limit:g} MB, text fields of at most 64 KB.")
+            return self._refusal(request, session, 413, "Too large", "The form is larger than the console accepts: a "
+                                 f"photo of at most {self.settings.max_upload_mb:g} MB, text fields of at most 64 KB.")
         except NotFound:
-            return self.page(request, session if session and session.signed_in else None, "error.html", status=404,
-                             title="Not found", message="There is no such page in the console.")
+            return self._refusal(request, session, 404, "Not found", "There is no such page in the console.")
         except HTTPException as exc:
-            return self.page(request, None, "error.html", status=exc.code or 400, title="Not done",
-                             message=exc.description or "The request was not understood.")
+            return self._refusal(request, None, exc.code or 400, "Not done",
+                                 exc.description or "The request was not understood.")
         except Exception:
             ref = uuid.uuid4().hex
             log.exception("unhandled error in the console", extra={"request_id": ref})
-            return self.page(request, None, "error.html", status=500, title="Something went wrong",
-                             message=f"The console failed on its side. Tell your operator, quoting reference {ref}.")
+            return self._refusal(request, None, 500, "Something went wrong",
+                                 f"The console failed on its side. Tell your operator, quoting reference {ref}.")
+
+    def _refusal(self, request: Request, session: Session | None, status: int, title: str, message: str,
+                 request_id: str = "") -> Response:
+        """The error page, in the signed-in person's frame when there is one."""
+        shown = session if session is not None and session.signed_in else None
+        return self.page(request, shown, "error.html", status=status, title=title, message=message,
+                         request_id=request_id)
 
     def _check_origin(self, request: Request) -> None:
         """A browser names the page a POST came from; another site's page is refused even with a token."""

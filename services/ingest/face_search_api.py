@@ -7,7 +7,6 @@ directly; comparisons and face-id searches are computed here from stored vectors
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from lineup.errors import InvalidArgument, LineupError, PermissionDenied
 from lineup.objectstore import ObjectStore, check_source_object
 from lineup.scoring import ScoreModel, load_score_model, provenance
 from lineup.telemetry import current_trace_id
+from lineup.untrusted import REQUEST_ID_RE
 from lineup.v1 import audit_pb2, common_pb2, events_pb2, face_search_pb2, face_search_pb2_grpc, search_pb2
 from lineup.validation import COLLECTION_ID, COLLECTION_ID_RULE, MAX_FACE_IDS_PER_CALL, MAX_MATCHES, MAX_USERS
 
-REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_PROBE_FACES = 100
 
 

@@ -15,7 +15,6 @@ reviewer whenever it is read.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -31,13 +30,12 @@ from lineup.identity.holders import person_of
 from lineup.identity.store import now_ts
 from lineup.objectstore import ObjectStore
 from lineup.topology import ADMIN_BUCKET
+from lineup.untrusted import REQUEST_ID_RE  # search ids are request ids
 from lineup.v1 import common_pb2, face_search_pb2, review_pb2
 
 R = review_pb2
 _POSSIBLE, _NOT, _INCONCLUSIVE = (R.REVIEW_DECISION_POSSIBLE_LEAD, R.REVIEW_DECISION_NOT_A_MATCH,
                                   R.REVIEW_DECISION_INCONCLUSIVE)
-#: search ids are server-made request ids; anything else cannot name a search (and must not reach a key)
-_SEARCH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: face ids are bounded like every other id before they are echoed in a message
 _FACE_ID_MAX = 128
 _NOTES_MAX = 2000
@@ -178,7 +176,7 @@ class SearchRecords:
         out = []
         for ref in self.store.list(self.bucket, f"searches/{agency_id}/"):
             search_id = ref.key.rsplit("/", 1)[-1].removesuffix(".json")
-            if not _SEARCH_ID.fullmatch(search_id):
+            if not REQUEST_ID_RE.fullmatch(search_id):
                 continue  # not a search record (e.g. written before ids were validated): never fail the listing
             review = self._load(agency_id, search_id)
             if case_id and review.context.case_id != case_id:
@@ -244,7 +242,7 @@ def searched_faces(response: Message) -> list[review_pb2.EvidenceFace]:
 
 def check_search_id(search_id: str) -> None:
     """Search ids are request ids made by the server; refuse anything else before it names an object."""
-    if not _SEARCH_ID.fullmatch(search_id):
+    if not REQUEST_ID_RE.fullmatch(search_id):
         raise InvalidArgument("search_id must be 1-64 of A-Z, a-z, 0-9, '_', '-' (the search_id of a search's "
                               "provenance)")
 
